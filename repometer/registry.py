@@ -1,0 +1,91 @@
+"""Registering repositories and keeping the mirrors of remote ones on this machine."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from collections.abc import Iterator
+from pathlib import Path
+
+import filelock
+
+from repometer import git
+from repometer.errors import RepositoryBusyError
+from repometer.settings import Settings
+from repometer.storage import RepositoryRecord, Store
+from repometer.targets import Target, parse_target
+
+
+def mirror_dir(settings: Settings, repo_id: str) -> Path:
+    return settings.mirrors_dir / f"{repo_id}.git"
+
+
+def git_dir_of(record: RepositoryRecord, settings: Settings) -> Path:
+    """Where git finds the repository on this machine (mirrors live under the data dir)."""
+    return mirror_dir(settings, record.id) if record.is_remote else Path(record.git_dir)
+
+
+@contextmanager
+def repository_lock(settings: Settings, repo_id: str, timeout: float = -1) -> Iterator[None]:
+    """Serialise work on one repository across processes on this machine."""
+    settings.locks_dir.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(settings.locks_dir / f"{repo_id}.lock")
+    try:
+        lock.acquire(timeout=timeout)
+    except filelock.Timeout:
+        raise RepositoryBusyError(
+            f"repository {repo_id} is being ingested by another process"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _git_limits(settings: Settings) -> dict[str, float | int]:
+    return {
+        "timeout": settings.git_timeout,
+        "low_speed_limit": settings.git_low_speed_limit,
+        "low_speed_time": settings.git_low_speed_time,
+    }
+
+
+def ensure_mirror(record: RepositoryRecord, settings: Settings, *, fetch: bool = True) -> Path:
+    """Clone a remote repository's mirror if this machine lacks it, else fetch (if asked)."""
+    git_dir = git_dir_of(record, settings)
+    if not record.is_remote:
+        return git_dir
+    with repository_lock(settings, f"{record.id}.mirror"):
+        if not git_dir.exists():
+            git.clone_mirror(record.url, git_dir, **_git_limits(settings))
+        elif fetch:
+            git.fetch_mirror(git_dir, **_git_limits(settings))
+    return git_dir
+
+
+def add_repository(
+    store: Store, settings: Settings, target: str | Target, *, ref: str = "HEAD"
+) -> tuple[RepositoryRecord, bool]:
+    """Register ``target`` (cloning a remote one); return the record and whether it is new.
+
+    Registering a known repository again changes nothing.
+    """
+    resolved = parse_target(target) if isinstance(target, str) else target
+    existing = store.find_repository(resolved.id)
+    if existing is not None:
+        return existing, False
+    if resolved.is_remote:
+        git_dir = mirror_dir(settings, resolved.id)
+        if not git_dir.exists():
+            git.clone_mirror(resolved.url, git_dir, **_git_limits(settings))
+    else:
+        assert resolved.local_git_dir is not None
+        git_dir = resolved.local_git_dir
+    git.resolve_commit(git_dir, ref)  # an unknown --ref is refused before anything is stored
+    return store.add_repository(
+        id=resolved.id,
+        name=resolved.name,
+        url=resolved.url,
+        is_remote=resolved.is_remote,
+        git_dir=str(git_dir),
+        ref=ref,
+    )

@@ -1,0 +1,56 @@
+"""Runtime settings: every field can be set as a ``REPOMETER_<FIELD>`` environment variable."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path(platformdirs.user_data_dir("repometer", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Where repometer keeps its data and how it talks to git and the database."""
+
+    model_config = SettingsConfigDict(env_prefix="REPOMETER_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home)
+    """Data directory: the default SQLite database, mirrors of remote repositories, locks."""
+
+    db_url: str | None = None
+    """SQLAlchemy URL of the store; a SQLite file under ``home`` when unset."""
+
+    batch_size: int = Field(default=2000, ge=1)
+    """Commits written per database batch during ingestion (bounds memory)."""
+
+    git_timeout: float = Field(default=3600.0, gt=0)
+    """Seconds after which a git clone or fetch is killed."""
+
+    git_low_speed_limit: int = Field(default=1000, ge=0)
+    """Bytes/s under which a transfer counts as stalled (with ``git_low_speed_time``)."""
+
+    git_low_speed_time: int = Field(default=60, ge=1)
+    """Seconds a transfer may stay under ``git_low_speed_limit`` before git aborts it."""
+
+    @property
+    def mirrors_dir(self) -> Path:
+        return self.home / "mirrors"
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.home / "locks"
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.home / 'repometer.db'}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

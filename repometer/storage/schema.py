@@ -1,0 +1,89 @@
+"""The metadata tables, portable across SQLite, PostgreSQL and CrateDB.
+
+Primary keys are natural and deterministic (no autoincrement: CrateDB has no SERIAL), no
+UNIQUE constraints beyond them (CrateDB has none), timestamps are timezone-aware, and the
+grouping columns metrics need (day, week, month, local hour and weekday, email domain) are
+computed at ingestion so that metric SQL stays portable. CrateDB-only options (``crate_*``)
+are ignored by the other dialects.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+
+#: Rows of one repository live together on one CrateDB shard.
+_CLUSTERED_BY_REPOSITORY = {"crate_clustered_by": "repo_id"}
+
+repositories = sa.Table(
+    "repositories",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("url", sa.String, nullable=False),
+    sa.Column("is_remote", sa.Boolean, nullable=False),
+    sa.Column("git_dir", sa.String, nullable=False),
+    sa.Column("ref", sa.String, nullable=False),
+    sa.Column("head", sa.String),
+    sa.Column("generation", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ingest_started_at", sa.DateTime(timezone=True)),
+    sa.Column("last_ingested", sa.DateTime(timezone=True)),
+)
+
+commits = sa.Table(
+    "commits",
+    metadata,
+    sa.Column("repo_id", sa.String, primary_key=True),
+    sa.Column("sha", sa.String, primary_key=True),
+    sa.Column("parents", sa.String, nullable=False),  # space-separated shas, in order
+    sa.Column("is_merge", sa.Boolean, nullable=False),
+    sa.Column("author_name", sa.String),
+    sa.Column("author_email", sa.String),
+    sa.Column("author_time", sa.BigInteger),  # seconds since the epoch, as stored in the commit
+    sa.Column("author_offset", sa.Integer),  # minutes east of UTC
+    sa.Column("committer_name", sa.String),
+    sa.Column("committer_email", sa.String),
+    sa.Column("committer_time", sa.BigInteger),
+    sa.Column("committer_offset", sa.Integer),
+    sa.Column("mailmap_name", sa.String),  # the author after .mailmap (git's %aN)
+    sa.Column("mailmap_email", sa.String),  # git's %aE
+    sa.Column("email_domain", sa.String),  # of mailmap_email, lower-case
+    sa.Column("author_day", sa.String),  # YYYY-MM-DD of the author time in UTC
+    sa.Column("author_week", sa.String),  # YYYY-MM-DD of that week's Monday (UTC)
+    sa.Column("author_month", sa.String),  # YYYY-MM (UTC)
+    sa.Column("author_local_hour", sa.SmallInteger),  # 0-23 in the author's own time zone
+    sa.Column("author_local_weekday", sa.SmallInteger),  # 0 = Monday, in the author's zone
+    sa.Column("files_changed", sa.Integer, nullable=False),
+    sa.Column("lines_added", sa.Integer, nullable=False),
+    sa.Column("lines_deleted", sa.Integer, nullable=False),
+    sa.Column("message", sa.Text),
+    **_CLUSTERED_BY_REPOSITORY,
+)
+
+file_changes = sa.Table(
+    "file_changes",
+    metadata,
+    sa.Column("repo_id", sa.String, primary_key=True),
+    sa.Column("sha", sa.String, primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),  # position in git's diff output
+    sa.Column("path", sa.String, nullable=False),  # the new path; the old one for deletions
+    sa.Column("old_path", sa.String),  # the source of a rename (or copy)
+    sa.Column("change_type", sa.String, nullable=False),  # A, D, M, R, T (git's status letter)
+    sa.Column("lines_added", sa.Integer, nullable=False),  # 0 for binary files
+    sa.Column("lines_deleted", sa.Integer, nullable=False),
+    sa.Column("is_binary", sa.Boolean, nullable=False),
+    **_CLUSTERED_BY_REPOSITORY,
+)
+
+schema_info = sa.Table(
+    "repometer_schema",
+    metadata,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
