@@ -72,8 +72,15 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 def _error_line(stderr: bytes, argv: Sequence[str]) -> str:
     lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-    fatal = [ln for ln in lines if ln.startswith(("fatal:", "error:"))]
-    detail = (fatal or lines or ["no error output"])[-1]
+    fatal = [i for i, ln in enumerate(lines) if ln.startswith(("fatal:", "error:"))]
+    if not lines:
+        return f"git {_command_name(argv)} failed: no error output"
+    last = fatal[-1] if fatal else len(lines) - 1
+    detail = lines[last]
+    if detail.endswith(":"):
+        # git continues some messages on the next lines, e.g. "fatal: unable to connect to
+        # host:" followed by "host[0: 1.2.3.4]: errno=Connection refused"
+        detail = " ".join([detail, *lines[last + 1 : last + 3]])
     return f"git {_command_name(argv)} failed: {detail}"
 
 

@@ -15,8 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
+from metrics.identity import is_bot
+
 #: The git log invocation; its output is parsed by ``parse_log``. Merge commits get no diff
 #: (git log's default), renames are detected with -M, and everything is NUL-separated.
+#: --encoding=UTF-8: %aN/%aE are printed in UTF-8 (as parse_log decodes them) even when the
+#: repository's own config sets i18n.logOutputEncoding to something else.
 LOG_ARGS = (
     "log",
     "--no-walk=unsorted",
@@ -29,6 +33,7 @@ LOG_ARGS = (
     "--no-color",
     "--no-ext-diff",
     "--no-textconv",
+    "--encoding=UTF-8",
     "--format=%x1e%H%x00%aN%x00%aE%x00",
 )
 
@@ -159,8 +164,9 @@ def parse_ident(line: bytes, encoding: str) -> Ident:
     gt = line.find(b">", lt + 1) if lt >= 0 else -1
     if lt < 0 or gt < 0:
         return Ident(decode_text(line.strip(), encoding) or None, None, None, None)
-    name = decode_text(line[:lt].strip(), encoding)
-    email = decode_text(line[lt + 1 : gt].strip(), encoding)
+    # as git's split_ident_line: the name loses trailing blanks only, the email is verbatim
+    name = decode_text(line[:lt].rstrip(b" \t\n\r"), encoding)
+    email = decode_text(line[lt + 1 : gt], encoding)
     date = line[line.rfind(b">") + 1 :].split()
     time = offset = None
     if date:
@@ -172,8 +178,11 @@ def parse_ident(line: bytes, encoding: str) -> Ident:
             time = None
     if len(date) > 1:
         tz = date[1]
-        if len(tz) == 5 and tz[:1] in b"+-" and tz[1:].isdigit():
-            minutes = int(tz[1:3]) * 60 + int(tz[3:5])
+        # git reads the digits as one number hhmm, so "+05" is five minutes; longer runs of
+        # digits are no offset anyone wrote (and could overflow the column)
+        if 2 <= len(tz) <= 5 and tz[:1] in b"+-" and tz[1:].isdigit():
+            hhmm = int(tz[1:])
+            minutes = hhmm // 100 * 60 + hhmm % 100
             offset = -minutes if tz[:1] == b"-" else minutes
     return Ident(name, email, time, offset)
 
@@ -248,6 +257,7 @@ def commit_row(repo_id: str, entry: LogEntry, commit: CommitObject) -> dict[str,
         "sha": entry.sha,
         "parents": " ".join(commit.parents),
         "is_merge": len(commit.parents) > 1,
+        "is_bot": is_bot(entry.mailmap_name, entry.mailmap_email),
         "author_name": commit.author.name,
         "author_email": commit.author.email,
         "author_time": commit.author.time,

@@ -112,7 +112,10 @@ def ingest_repository(
                 batch_size=settings.batch_size, progress=progress,
             )  # fmt: skip
             store.refresh_history()
-            store.advance_watermark(record.id, head=head, changed=bool(added or removed))
+            # a new head counts as a change even when this run wrote nothing: a run killed
+            # after its last batch (before the watermark) left the rows for this one
+            changed = bool(added or removed) or head != record.head
+            store.advance_watermark(record.id, head=head, changed=changed)
         except RepometerError as exc:
             store.mark_failed(record.id, str(exc))
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,6 +37,12 @@ class Settings(BaseSettings):
 
     git_low_speed_time: int = Field(default=60, ge=1)
     """Seconds a transfer may stay under ``git_low_speed_limit`` before git aborts it."""
+
+    plugins_dir: Path | None = None
+    """A directory of ``*.py`` metric plugins, loaded besides the installed ones."""
+
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    """Worker processes for work that fans out (content metrics)."""
 
     @property
     def mirrors_dir(self) -> Path:

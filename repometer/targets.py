@@ -13,7 +13,12 @@ import pygit2
 from repometer.errors import NotAGitRepositoryError, RefusedTargetError
 
 REMOTE_SCHEMES = ("https", "ssh", "git")
+_DEFAULT_PORTS = {"https": 443, "ssh": 22, "git": 9418}
 _SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^/].*)$")
+#: A host name or IPv4 address (never starting with '-', which ssh would read as an option).
+_HOSTNAME = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?$")
+_IPV6 = re.compile(r"^[0-9A-Fa-f:.]+$")
+_USERNAME = re.compile(r"^[A-Za-z0-9._~][A-Za-z0-9._~-]*$")
 _TRANSPORT_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 
 
@@ -57,6 +62,8 @@ def parse_remote(url: str) -> Target:
     scp = _SCP_LIKE.match(url) if "://" not in url else None
     if scp:
         host, path = scp["host"], scp["path"]
+        if not _HOSTNAME.match(host):
+            raise RefusedTargetError(f"refused: invalid host in {url!r}")
     else:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
@@ -68,9 +75,19 @@ def parse_remote(url: str) -> Target:
             raise RefusedTargetError("refused: credentials embedded in the URL")
         if not parts.hostname:
             raise RefusedTargetError(f"refused: no host in {url!r}")
+        if parts.username is not None and not _USERNAME.match(parts.username):
+            raise RefusedTargetError(f"refused: invalid user name in {url!r}")
         host, path = parts.hostname, parts.path
-        if parts.port:
-            host = f"{host}:{parts.port}"
+        if _IPV6.match(host) and ":" in host:
+            host = f"[{host}]"
+        elif not _HOSTNAME.match(host):
+            raise RefusedTargetError(f"refused: invalid host in {url!r}")
+        try:
+            port = parts.port
+        except ValueError:
+            raise RefusedTargetError(f"refused: invalid port in {url!r}") from None
+        if port is not None and port != _DEFAULT_PORTS[scheme]:
+            host = f"{host}:{port}"
         if parts.query or parts.fragment:
             raise RefusedTargetError(f"refused: query or fragment in {url!r}")
     path = _strip_git_suffix(path.lstrip("/"))
@@ -91,7 +108,7 @@ def parse_local(path: str | Path) -> Target:
     except pygit2.GitError:
         raise NotAGitRepositoryError(f"not a git repository: {path}") from None
     git_dir = Path(repo.path).resolve()
-    root = git_dir if repo.is_bare else Path(repo.workdir).resolve()
+    root = git_dir if repo.is_bare or not repo.workdir else Path(repo.workdir).resolve()
     name = _strip_git_suffix(root.name) or root.name
     return Target(
         id=_stable_id(f"file:{root}"),

@@ -157,3 +157,33 @@ def store(settings: Settings) -> Iterator[Store]:
     store = open_store(settings.database_url)
     yield store
     store.engine.dispose()
+
+
+@pytest.fixture
+def ingest(store: Store, settings: Settings):
+    """``ingest(repo, ref="HEAD")``: register a ``GitRepo`` and ingest it; returns its record."""
+    from repometer.ingest import ingest_repository
+    from repometer.registry import add_repository
+
+    def run(repo: GitRepo, ref: str = "HEAD"):
+        record, _ = add_repository(store, settings, str(repo.path), ref=ref)
+        ingest_repository(store, record, settings)
+        return store.get_repository(record.id)
+
+    return run
+
+
+@pytest.fixture
+def compute(store: Store, settings: Settings):
+    """``compute(record, "metric", **params)``: the metric's rows through the results cache."""
+    from metrics.registry import load_registry
+    from repometer.compute import get_or_compute
+
+    registry = load_registry()
+
+    def run(record, name: str, **params):
+        result, _ = get_or_compute(store, record, settings, registry.get(name), params)
+        assert result.status == "ok", result.error
+        return result.rows
+
+    return run

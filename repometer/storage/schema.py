@@ -15,6 +15,10 @@ SCHEMA_VERSION = 1
 
 metadata = sa.MetaData()
 
+#: CrateDB indexes strings and keeps them in a column store, both capped at 32 KiB per value;
+#: free text (messages, metric results) is stored, not indexed.
+_LARGE_TEXT = {"crate_index": False, "crate_columnstore": False}
+
 #: Rows of one repository live together on one CrateDB shard.
 _CLUSTERED_BY_REPOSITORY = {"crate_clustered_by": "repo_id"}
 
@@ -43,6 +47,7 @@ commits = sa.Table(
     sa.Column("sha", sa.String, primary_key=True),
     sa.Column("parents", sa.String, nullable=False),  # space-separated shas, in order
     sa.Column("is_merge", sa.Boolean, nullable=False),
+    sa.Column("is_bot", sa.Boolean, nullable=False),  # author is an automation account
     sa.Column("author_name", sa.String),
     sa.Column("author_email", sa.String),
     sa.Column("author_time", sa.BigInteger),  # seconds since the epoch, as stored in the commit
@@ -62,7 +67,7 @@ commits = sa.Table(
     sa.Column("files_changed", sa.Integer, nullable=False),
     sa.Column("lines_added", sa.Integer, nullable=False),
     sa.Column("lines_deleted", sa.Integer, nullable=False),
-    sa.Column("message", sa.Text),
+    sa.Column("message", sa.Text, **_LARGE_TEXT),
     **_CLUSTERED_BY_REPOSITORY,
 )
 
@@ -86,4 +91,21 @@ schema_info = sa.Table(
     metadata,
     sa.Column("name", sa.String, primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
+)
+
+metric_results = sa.Table(
+    "metric_results",
+    metadata,
+    sa.Column("repo_id", sa.String, primary_key=True),
+    sa.Column("metric", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("parameters", sa.String, primary_key=True),  # canonical JSON of all parameters
+    sa.Column("status", sa.String, nullable=False),  # "ok" or "failed"
+    sa.Column("error", sa.Text),
+    sa.Column("head", sa.String),  # the ingested head and generation it was computed from
+    sa.Column("generation", sa.BigInteger, nullable=False),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("seconds", sa.Double, nullable=False),
+    sa.Column("rows", sa.Text, **_LARGE_TEXT),  # JSON list of row objects
+    **_CLUSTERED_BY_REPOSITORY,
 )

@@ -6,18 +6,20 @@ this module is the one place that branches on them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 
 from repometer.errors import StorageError, UnknownRepositoryError
 from repometer.storage import schema
 from repometer.storage.backends import Backend
-from repometer.storage.schema import commits, file_changes, repositories
+from repometer.storage.schema import commits, file_changes, metric_results, repositories
 
 #: Keeps IN (...) lists and bulk requests well inside every backend's limits.
 _CHUNK = 500
@@ -41,6 +43,47 @@ class RepositoryRecord:
 
 
 @dataclass(frozen=True)
+class ResultRecord:
+    """A cached metric result: its key, what it was computed from, and its rows or error."""
+
+    repo_id: str
+    metric: str
+    version: int
+    parameters: str
+    status: str
+    error: str | None
+    head: str | None
+    generation: int
+    computed_at: datetime
+    seconds: float
+    rows: list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """Which ingested history a metric reads: a date range (inclusive author days, UTC),
+    bots or not, merges or not."""
+
+    since: str | None = None
+    until: str | None = None
+    exclude_bots: bool = False
+    merges: bool = True
+
+    def clauses(self) -> list[sa.ColumnElement[bool]]:
+        c = commits.c
+        where = []
+        if self.since:
+            where.append(c.author_day >= self.since)
+        if self.until:
+            where.append(c.author_day <= self.until)
+        if self.exclude_bots:
+            where.append(c.is_bot == sa.false())
+        if not self.merges:
+            where.append(c.is_merge == sa.false())
+        return where
+
+
+@dataclass(frozen=True)
 class RepositoryTotals:
     commits: int
     merges: int
@@ -54,17 +97,50 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
         yield items[start : start + size]
 
 
+def _refused_rows(result: sa.CursorResult) -> list[str]:
+    """Why the database refused rows of a bulk write without failing it (only CrateDB does).
+
+    CrateDB answers a bulk request with a row count per row, -2 and an ``error_message`` for a
+    row it refused, and crate-python raises nothing; sqlalchemy-cratedb keeps those per-row
+    results as ``context.last_result``. The other backends raise instead and keep no such list.
+    """
+    results = getattr(result.context, "last_result", None)
+    if not isinstance(results, list):
+        return []
+    return [
+        r.get("error_message") or "refused"
+        for r in results
+        if isinstance(r, dict) and (r.get("rowcount") == -2 or r.get("error_message"))
+    ]
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _record(row: sa.Row) -> RepositoryRecord:
-    values = dict(row._mapping)
-    for key in ("added_at", "ingest_started_at", "last_ingested"):
+def _utc(values: dict[str, Any], *keys: str) -> dict[str, Any]:
+    for key in keys:
         # SQLite keeps no time zone; every timestamp repometer writes is UTC
         if values[key] is not None and values[key].tzinfo is None:
             values[key] = values[key].replace(tzinfo=UTC)
-    return RepositoryRecord(**values)
+    return values
+
+
+def _record(row: sa.Row) -> RepositoryRecord:
+    return RepositoryRecord(
+        **_utc(dict(row._mapping), "added_at", "ingest_started_at", "last_ingested")
+    )
+
+
+def _columns(table: sa.Table, names: Sequence[str]) -> list[sa.Column]:
+    unknown = [n for n in names if n not in table.c]
+    if unknown:
+        raise ValueError(f"{table.name} has no column {unknown[0]!r}")
+    return [table.c[n] for n in names]
+
+
+def _frame(result: sa.CursorResult, names: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame(result.fetchall(), columns=list(names))
 
 
 class Store:
@@ -204,7 +280,12 @@ class Store:
             for table, rows in ((file_changes, file_rows), (commits, commit_rows)):
                 key = [c.name for c in table.primary_key]
                 for chunk in _chunks(rows, self.backend.max_rows_per_statement):
-                    conn.execute(self.backend.upsert(table, key), list(chunk))
+                    result = conn.execute(self.backend.upsert(table, key), list(chunk))
+                    if refused := _refused_rows(result):
+                        raise StorageError(
+                            f"the database refused {len(refused)} of {len(chunk)} {table.name} "
+                            f"rows: {refused[0]}"
+                        )
 
     def delete_commits(self, repo_id: str, shas: Iterable[str]) -> int:
         """Remove commits (and their file rows) that are no longer reachable."""
@@ -255,3 +336,100 @@ class Store:
         with self._read() as conn:
             row = conn.execute(query).one()
         return RepositoryTotals(*(int(v) for v in row))
+
+    # -- metric inputs ------------------------------------------------------------------
+
+    def read_commits(
+        self, repo_id: str, columns: Sequence[str], history: HistoryFilter
+    ) -> pd.DataFrame:
+        selected = _columns(commits, columns)
+        query = sa.select(*selected).where(commits.c.repo_id == repo_id, *history.clauses())
+        with self._read() as conn:
+            return _frame(conn.execute(query), columns)
+
+    def read_file_changes(
+        self, repo_id: str, columns: Sequence[str], history: HistoryFilter
+    ) -> pd.DataFrame:
+        """File rows with any commit columns joined in by name (file columns win on clashes)."""
+        selected = [
+            file_changes.c[n] if n in file_changes.c else _columns(commits, [n])[0]
+            for n in columns
+        ]
+        query = (
+            sa.select(*selected)
+            .select_from(
+                file_changes.join(
+                    commits,
+                    sa.and_(
+                        commits.c.repo_id == file_changes.c.repo_id,
+                        commits.c.sha == file_changes.c.sha,
+                    ),
+                )
+            )
+            .where(file_changes.c.repo_id == repo_id, *history.clauses())
+        )
+        with self._read() as conn:
+            return _frame(conn.execute(query), columns)
+
+    def aggregate_commits(
+        self,
+        repo_id: str,
+        group_by: Sequence[str],
+        history: HistoryFilter,
+        *,
+        sums: Sequence[str] = (),
+        count_distinct: str | None = None,
+    ) -> pd.DataFrame:
+        """GROUP BY in the database: group columns, ``commits``, ``sum_<c>``, ``distinct``."""
+        groups = _columns(commits, group_by)
+        measures: list[sa.ColumnElement[Any]] = [sa.func.count().label("commits")]
+        measures += [
+            sa.func.coalesce(sa.func.sum(col), 0).label(f"sum_{col.name}")
+            for col in _columns(commits, sums)
+        ]
+        if count_distinct:
+            (col,) = _columns(commits, [count_distinct])
+            measures.append(sa.func.count(sa.distinct(col)).label("distinct"))
+        query = (
+            sa.select(*groups, *measures)
+            .where(commits.c.repo_id == repo_id, *history.clauses())
+            .group_by(*groups)
+        )
+        names = [*group_by, *(m.name for m in measures)]
+        with self._read() as conn:
+            return _frame(conn.execute(query), names)
+
+    # -- results cache ------------------------------------------------------------------
+
+    def get_result(
+        self, repo_id: str, metric: str, version: int, parameters: str
+    ) -> ResultRecord | None:
+        r = metric_results.c
+        query = sa.select(metric_results).where(
+            r.repo_id == repo_id, r.metric == metric, r.version == version,
+            r.parameters == parameters,
+        )  # fmt: skip
+        with self._read() as conn:
+            row = conn.execute(query).one_or_none()
+        if row is None:
+            return None
+        values = _utc(dict(row._mapping), "computed_at")
+        values["rows"] = json.loads(values["rows"]) if values["rows"] is not None else None
+        return ResultRecord(**values)
+
+    def put_result(self, result: ResultRecord) -> None:
+        row = {**result.__dict__, "rows": None if result.rows is None else json.dumps(result.rows)}
+        key = [c.name for c in metric_results.primary_key]
+        with self._write() as conn:
+            conn.execute(self.backend.upsert(metric_results, key), [row])
+        self._refresh(metric_results)
+
+    def list_results(self, repo_id: str) -> list[ResultRecord]:
+        """Every cached result of a repository, without rows (for summaries)."""
+        r = metric_results.c
+        columns = [c for c in metric_results.c if c.name != "rows"]
+        with self._read() as conn:
+            rows = conn.execute(sa.select(*columns).where(r.repo_id == repo_id)).all()
+        return [
+            ResultRecord(**_utc(dict(row._mapping), "computed_at"), rows=None) for row in rows
+        ]

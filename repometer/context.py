@@ -1,0 +1,169 @@
+"""``StoreContext``: the ``metrics.MetricContext`` over the store and the repository's objects."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pygit2
+
+from metrics.context import RepositoryInfo, Tag, TreeEntry
+from repometer.storage import RepositoryRecord, Store
+from repometer.storage.store import HistoryFilter
+
+#: Below this many files, starting worker processes costs more than it saves.
+_PARALLEL_THRESHOLD = 400
+
+_FILE_MODES = (pygit2.enums.FileMode.BLOB, pygit2.enums.FileMode.BLOB_EXECUTABLE)
+
+_worker_repository: pygit2.Repository | None = None
+
+
+def _open_in_worker(git_dir: str) -> None:
+    global _worker_repository
+    _worker_repository = pygit2.Repository(git_dir)
+
+
+def _apply_in_worker(fn: Callable[[str, bytes], Any], batch: list[tuple[str, str]]) -> list[Any]:
+    assert _worker_repository is not None
+    odb = _worker_repository.odb
+    return [fn(path, odb.read(oid)[1]) for path, oid in batch]
+
+
+class StoreContext:
+    """One repository's ingested history (optionally a date range of it) and its head tree."""
+
+    def __init__(
+        self,
+        store: Store,
+        record: RepositoryRecord,
+        git_dir: Path,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        workers: int | None = None,
+    ) -> None:
+        self.store = store
+        self.git_dir = git_dir
+        self.since = since or None
+        self.until = until or None
+        self.workers = workers or os.cpu_count() or 1
+        self.repository = RepositoryInfo(record.id, record.name, record.head, record.generation)
+
+    def scoped(self, since: str | None, until: str | None) -> StoreContext:
+        """The same repository over another date range (sharing the head tree)."""
+        if (since or None, until or None) == (self.since, self.until):
+            return self
+        other = object.__new__(StoreContext)
+        other.__dict__.update(self.__dict__)
+        other.since, other.until = since or None, until or None
+        return other
+
+    def _filter(self, *, exclude_bots: bool = False, merges: bool = True) -> HistoryFilter:
+        return HistoryFilter(self.since, self.until, exclude_bots, merges)
+
+    def commits(
+        self, columns: Sequence[str], *, exclude_bots: bool = False, merges: bool = True
+    ) -> pd.DataFrame:
+        return self.store.read_commits(
+            self.repository.id, columns, self._filter(exclude_bots=exclude_bots, merges=merges)
+        )
+
+    def file_changes(self, columns: Sequence[str], *, exclude_bots: bool = False) -> pd.DataFrame:
+        return self.store.read_file_changes(
+            self.repository.id, columns, self._filter(exclude_bots=exclude_bots)
+        )
+
+    def aggregate(
+        self,
+        group_by: Sequence[str],
+        *,
+        sums: Sequence[str] = (),
+        count_distinct: str | None = None,
+        exclude_bots: bool = False,
+        merges: bool = True,
+    ) -> pd.DataFrame:
+        return self.store.aggregate_commits(
+            self.repository.id,
+            group_by,
+            self._filter(exclude_bots=exclude_bots, merges=merges),
+            sums=sums,
+            count_distinct=count_distinct,
+        )
+
+    @cached_property
+    def _repository(self) -> pygit2.Repository:
+        return pygit2.Repository(str(self.git_dir))
+
+    @cached_property
+    def _tree(self) -> list[TreeEntry]:
+        if self.repository.head is None:
+            return []
+        entries: list[TreeEntry] = []
+        odb = self._repository.odb
+
+        def walk(tree: pygit2.Tree, prefix: str) -> None:
+            for item in tree:
+                path = f"{prefix}{item.name}"
+                if item.filemode == pygit2.enums.FileMode.TREE:
+                    walk(self._repository[item.id], f"{path}/")
+                elif item.filemode in _FILE_MODES:
+                    entries.append(TreeEntry(path, str(item.id), odb.read_header(item.id)[1]))
+
+        walk(self._repository[self.repository.head].peel(pygit2.Tree), "")
+        return entries
+
+    def tree(self) -> list[TreeEntry]:
+        return list(self._tree)
+
+    def read_blob(self, oid: str) -> bytes:
+        return self._repository.odb.read(oid)[1]
+
+    def tags(self) -> list[Tag]:
+        repo = self._repository
+        ingested = self.store.stored_shas(self.repository.id)
+        tags = []
+        for name in repo.references:
+            if not name.startswith("refs/tags/"):
+                continue
+            tagged = repo[repo.references[name].target]
+            try:
+                commit = tagged.peel(pygit2.Commit)
+            except (pygit2.GitError, ValueError, TypeError):
+                continue  # a tag of a tree or blob
+            if str(commit.id) not in ingested:
+                continue
+            time = commit.committer.time
+            if isinstance(tagged, pygit2.Tag) and tagged.tagger is not None:
+                time = tagged.tagger.time
+            tags.append(Tag(name.removeprefix("refs/tags/"), str(commit.id), time))
+        return sorted(tags, key=lambda t: (t.time if t.time is not None else 0, t.name))
+
+    def map_files(
+        self, fn: Callable[[str, bytes], Any], entries: Sequence[TreeEntry]
+    ) -> list[Any]:
+        items = [(e.path, e.oid) for e in entries]
+        if self.workers <= 1 or len(items) < _PARALLEL_THRESHOLD:
+            odb = self._repository.odb
+            return [fn(path, odb.read(oid)[1]) for path, oid in items]
+        # strided batches balance large and small directories across the workers
+        batches = [items[i :: self.workers * 4] for i in range(self.workers * 4)]
+        order = [i for b in range(len(batches)) for i in range(b, len(items), len(batches))]
+        with ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_open_in_worker,
+            initargs=(str(self.git_dir),),
+        ) as pool:
+            results = [r for batch in pool.map(_apply_in_worker, [fn] * len(batches), batches)
+                       for r in batch]  # fmt: skip
+        ordered: list[Any] = [None] * len(items)
+        for index, result in zip(order, results, strict=True):
+            ordered[index] = result
+        return ordered

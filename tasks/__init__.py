@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wrappers that call repometer's plain functions by identifier."""
