@@ -6,6 +6,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,22 @@ from repometer.storage.store import HistoryFilter
 _PARALLEL_THRESHOLD = 400
 
 _FILE_MODES = (pygit2.enums.FileMode.BLOB, pygit2.enums.FileMode.BLOB_EXECUTABLE)
+
+#: Columns read once per context and shared by every metric (free text such as messages is
+#: read on demand only).
+_SHARED_COLUMNS = {
+    "commits": (
+        "sha", "is_merge", "is_bot", "author_name", "author_email", "author_time",
+        "author_offset", "committer_time", "committer_offset", "mailmap_name", "mailmap_email",
+        "email_domain", "author_day", "author_week", "author_month", "author_local_hour",
+        "author_local_weekday", "files_changed", "lines_added", "lines_deleted",
+    ),
+    "file_changes": (
+        "sha", "seq", "path", "old_path", "change_type", "lines_added", "lines_deleted",
+        "is_binary", "is_merge", "is_bot", "mailmap_name", "mailmap_email", "author_day",
+        "author_week", "author_month", "author_time",
+    ),
+}  # fmt: skip
 
 _worker_repository: pygit2.Repository | None = None
 
@@ -55,6 +72,7 @@ class StoreContext:
         self.until = until or None
         self.workers = workers or os.cpu_count() or 1
         self.repository = RepositoryInfo(record.id, record.name, record.head, record.generation)
+        self._frames: dict[tuple[str, str | None, str | None], pd.DataFrame] = {}
 
     def scoped(self, since: str | None, until: str | None) -> StoreContext:
         """The same repository over another date range (sharing the head tree)."""
@@ -68,17 +86,42 @@ class StoreContext:
     def _filter(self, *, exclude_bots: bool = False, merges: bool = True) -> HistoryFilter:
         return HistoryFilter(self.since, self.until, exclude_bots, merges)
 
+    def _shared(self, table: str) -> pd.DataFrame:
+        """The date range's rows of ``table`` with the shared columns, read once per context.
+
+        A catalogue run asks for these tables many times with different columns; one read
+        serves them all.
+        """
+        key = (table, self.since, self.until)
+        if key not in self._frames:
+            history = self._filter()
+            columns = _SHARED_COLUMNS[table]
+            read = self.store.read_commits if table == "commits" else self.store.read_file_changes
+            self._frames[key] = read(self.repository.id, columns, history)
+        return self._frames[key]
+
+    def _select(
+        self, table: str, columns: Sequence[str], exclude_bots: bool, merges: bool = True
+    ) -> pd.DataFrame:
+        if not set(columns) <= set(_SHARED_COLUMNS[table]):
+            history = self._filter(exclude_bots=exclude_bots, merges=merges)
+            read = self.store.read_commits if table == "commits" else self.store.read_file_changes
+            return read(self.repository.id, columns, history)
+        frame = self._shared(table)
+        keep = pd.Series(True, index=frame.index)
+        if exclude_bots:
+            keep &= ~frame["is_bot"].astype(bool)
+        if not merges:
+            keep &= ~frame["is_merge"].astype(bool)
+        return frame.loc[keep, list(columns)].reset_index(drop=True)
+
     def commits(
         self, columns: Sequence[str], *, exclude_bots: bool = False, merges: bool = True
     ) -> pd.DataFrame:
-        return self.store.read_commits(
-            self.repository.id, columns, self._filter(exclude_bots=exclude_bots, merges=merges)
-        )
+        return self._select("commits", columns, exclude_bots, merges)
 
     def file_changes(self, columns: Sequence[str], *, exclude_bots: bool = False) -> pd.DataFrame:
-        return self.store.read_file_changes(
-            self.repository.id, columns, self._filter(exclude_bots=exclude_bots)
-        )
+        return self._select("file_changes", columns, exclude_bots)
 
     def aggregate(
         self,
@@ -126,6 +169,8 @@ class StoreContext:
         return self._repository.odb.read(oid)[1]
 
     def tags(self) -> list[Tag]:
+        """Tags of ingested commits, oldest first. Like every read of a scoped context, only
+        those dated in the range (the UTC day of ``Tag.time``) when ``since``/``until`` is set."""
         repo = self._repository
         ingested = self.store.stored_shas(self.repository.id)
         tags = []
@@ -142,8 +187,22 @@ class StoreContext:
             time = commit.committer.time
             if isinstance(tagged, pygit2.Tag) and tagged.tagger is not None:
                 time = tagged.tagger.time
+            if (self.since or self.until) and not self._in_range(time):
+                continue
             tags.append(Tag(name.removeprefix("refs/tags/"), str(commit.id), time))
         return sorted(tags, key=lambda t: (t.time if t.time is not None else 0, t.name))
+
+    def _in_range(self, time: int | None) -> bool:
+        """Whether an epoch time falls on a UTC day in ``since``..``until`` (inclusive)."""
+        if time is None:
+            return False
+        try:
+            day = datetime.fromtimestamp(time, UTC).strftime("%Y-%m-%d")
+        except (OverflowError, OSError, ValueError):
+            return False
+        return (self.since is None or day >= self.since) and (
+            self.until is None or day <= self.until
+        )
 
     def map_files(
         self, fn: Callable[[str, bytes], Any], entries: Sequence[TreeEntry]

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
@@ -60,6 +61,28 @@ def git_argv(args: Sequence[str], git_dir: str | os.PathLike[str] | None = None)
     if git_dir is not None:
         argv += ["--git-dir", os.fspath(git_dir)]
     return [*argv, *args]
+
+
+@lru_cache(maxsize=256)
+def _working_directory(git_dir: str) -> str:
+    """Where git runs for ``git_dir``: its work tree, or the git directory when it is bare.
+
+    With ``--git-dir`` git takes the current directory for the work tree, and reads
+    ``.mailmap`` and ``.gitattributes`` from there; it must be the repository's own.
+    """
+    import pygit2
+
+    try:
+        workdir = pygit2.Repository(git_dir).workdir
+    except pygit2.GitError:
+        workdir = None
+    return workdir or git_dir
+
+
+def _cwd(git_dir: str | os.PathLike[str] | None) -> str | None:
+    if git_dir is None or not os.path.isdir(git_dir):
+        return None
+    return _working_directory(os.fspath(git_dir))
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -114,6 +137,7 @@ def run_git(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env or git_env(),
+        cwd=_cwd(git_dir),
         start_new_session=True,
     )
     try:
@@ -153,6 +177,7 @@ def stream_git(
             stdout=subprocess.PIPE,
             stderr=errfile,
             env=git_env(),
+            cwd=_cwd(git_dir),
             start_new_session=True,
         )
         feeder = None

@@ -227,19 +227,15 @@ def time_columns(time: int | None, offset: int | None) -> dict[str, Any]:
     )
     if time is None:
         return columns
+    local = time + (offset or 0) * 60
+    # plain arithmetic: valid for any epoch second (1970-01-01 was a Thursday, weekday 3)
+    columns.update(author_local_hour=local // 3600 % 24, author_local_weekday=(local // 86400 + 3) % 7)
     try:
         utc = _EPOCH + timedelta(seconds=time)
-        local = utc + timedelta(minutes=offset or 0)
+        columns.update(author_day=utc.strftime("%Y-%m-%d"), author_month=utc.strftime("%Y-%m"))
+        columns["author_week"] = (utc - timedelta(days=utc.weekday())).strftime("%Y-%m-%d")
     except OverflowError:  # beyond the years 1-9999 that dates can express
-        return columns
-    monday = utc - timedelta(days=utc.weekday())
-    columns.update(
-        author_day=utc.strftime("%Y-%m-%d"),
-        author_week=monday.strftime("%Y-%m-%d"),
-        author_month=utc.strftime("%Y-%m"),
-        author_local_hour=local.hour,
-        author_local_weekday=local.weekday(),
-    )
+        pass
     return columns
 
 

@@ -673,15 +673,6 @@ def test_extreme_dates_and_offsets(make_repo, store, settings):
     assert (far["author_offset"], far["committer_offset"]) == (99 * 60 + 59, -(99 * 60 + 59))
 
 
-#: Known bug, see the report: git.stream_git runs ``git --git-dir=<repo>/.git log`` in the
-#: process's cwd, which git then takes for the work tree of a non-bare repository: it reads
-#: ./.mailmap and ./.gitattributes of whatever directory repometer was started from.
-CWD_BUG = (
-    "repometer bug: git log runs with --git-dir in the process's cwd, so for a non-bare "
-    "repository git reads .mailmap and .gitattributes from the cwd, not the repository"
-)
-
-
 @pytest.fixture
 def decoy_cwd(tmp_path, monkeypatch):
     """Run from a directory whose .mailmap and .gitattributes must apply to no repository."""
@@ -698,12 +689,7 @@ def decoy_cwd(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "layout",
-    [
-        "bare",
-        pytest.param(
-            "worktree", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=CWD_BUG)
-        ),
-    ],
+    ["bare", "worktree"],
 )
 def test_mailmap(make_repo, store, settings, decoy_cwd, layout):
     work = make_repo("work")
@@ -808,7 +794,6 @@ def test_watermark_and_reingest(make_repo, store, settings):
     assert assert_matches_git(store, repo_id, repo) == 3
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=CWD_BUG)
 def test_gitattributes_of_the_repository(make_repo, store, settings, decoy_cwd):
     repo = make_repo()
     repo.write(".gitattributes", "*.dat binary\n")
@@ -831,7 +816,8 @@ def test_repository_config_does_not_change_the_answers(make_repo, store, setting
     repo.git("config", "log.showSignature", "true")
     repo.git("config", "diff.noprefix", "true")
     repo.write("a.txt", lines(30))
-    sha = repo.commit("café", GIT_AUTHOR_NAME="José Müller", GIT_AUTHOR_EMAIL="josé@exämple.org")
+    jose = {"GIT_AUTHOR_NAME": "José Müller", "GIT_AUTHOR_EMAIL": "josé@exämple.org"}
+    sha = repo.commit("café", **jose)
     repo.git("mv", "a.txt", "b.txt")
     renamed = repo.commit("renamed ☃")
     repo_id, _ = ingest(store, settings, repo)

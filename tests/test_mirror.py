@@ -29,7 +29,9 @@ from repometer.targets import parse_remote, parse_target
 if TYPE_CHECKING:
     from conftest import GitRepo
 
-HOOKS = ("post-checkout", "post-merge", "post-rewrite", "reference-transaction", "post-index-change")
+HOOKS = (
+    "post-checkout", "post-merge", "post-rewrite", "reference-transaction", "post-index-change",
+)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- servers
@@ -200,7 +202,7 @@ def processes_mentioning(needle: str) -> list[int]:
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             status = (entry / "status").read_text()
         except OSError:
             continue
@@ -281,7 +283,8 @@ def test_add_remote_clones_a_bare_mirror_without_running_hooks(
     assert not (mirror / "index").exists()  # nothing was ever checked out
     assert refs(mirror) == refs(bare)
     assert git_out(mirror, "rev-parse", "HEAD") == git_out(bare, "rev-parse", "HEAD")
-    assert sorted(p.name for p in (mirror / "hooks").iterdir() if not p.name.endswith(".sample")) == []
+    hooks = [p.name for p in (mirror / "hooks").iterdir() if not p.name.endswith(".sample")]
+    assert hooks == []  # none copied from a template directory
 
     result = ingest_repository(store, record, settings)
 
@@ -369,7 +372,9 @@ def test_a_missing_mirror_is_cloned_again(
 
 
 def _leftovers(settings: Settings) -> list[str]:
-    return sorted(p.name for p in settings.mirrors_dir.iterdir()) if settings.mirrors_dir.exists() else []
+    if not settings.mirrors_dir.exists():
+        return []
+    return sorted(p.name for p in settings.mirrors_dir.iterdir())
 
 
 def test_a_failed_clone_raises_git_s_message_and_leaves_nothing(
@@ -393,26 +398,31 @@ def test_a_failed_clone_raises_git_s_message_and_leaves_nothing(
     assert store.list_repositories() == []
 
 
+@pytest.mark.parametrize("scheme", ["git", "ssh"])
 def test_a_stalled_git_is_killed_at_its_timeout(
-    silent_server: SilentServer, tmp_path: Path
+    silent_server: SilentServer, tmp_path: Path, scheme: str
 ) -> None:
-    url = f"git://127.0.0.1:{silent_server.port}/stalled.git"
+    """Over ssh, git runs ssh as a child: the whole process group must die, not just git."""
+    if scheme == "ssh" and shutil.which("ssh") is None:
+        pytest.skip("no ssh client")
+    name = f"stalled-{silent_server.port}"  # in the command line of git and of its ssh child
+    url = f"{scheme}://127.0.0.1:{silent_server.port}/{name}.git"
     started = time.monotonic()
     with pytest.raises(GitTimeoutError, match=r"killed after 0\.5 s"):
         git.run_git(["clone", "--bare", "--quiet", "--end-of-options", url, str(tmp_path / "out")],
                     timeout=0.5)  # fmt: skip
     assert time.monotonic() - started < 5
     assert silent_server.accepted  # git did connect: the time went waiting for an answer
-    assert processes_mentioning(url) == []
+    assert processes_mentioning(name) == []
 
     # through clone_mirror: nothing is left under the mirrors directory either
     mirrors = tmp_path / "mirrors"
     started = time.monotonic()
     with pytest.raises(GitTimeoutError):
-        git.clone_mirror(url, mirrors / "stalled.git", timeout=0.5)
+        git.clone_mirror(url, mirrors / f"{name}.git", timeout=0.5)
     assert time.monotonic() - started < 5
     assert list(mirrors.iterdir()) == []
-    assert processes_mentioning(url) == []
+    assert processes_mentioning(name) == []
 
 
 SAME_REPOSITORY = [
@@ -435,8 +445,12 @@ def test_remote_forms_of_one_repository_share_an_id() -> None:
     assert {t.id for t in targets} == {targets[0].id}
     assert {t.name for t in targets} == {"owner/repo"}
     assert all(t.is_remote for t in targets)
-    others = ["https://github.com/owner/other.git", "https://gitlab.com/owner/repo.git",
-              "https://github.com:8443/owner/repo.git", "git@github.com:other/repo.git"]  # fmt: skip
+    others = [
+        "https://github.com/owner/other.git",
+        "https://gitlab.com/owner/repo.git",
+        "https://github.com:8443/owner/repo.git",
+        "git@github.com:other/repo.git",
+    ]
     assert len({parse_target(url).id for url in others} | {targets[0].id}) == len(others) + 1
 
 

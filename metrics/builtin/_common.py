@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 import pandas as pd
 
-from metrics.api import Period
+from metrics.api import ParameterError, Period
 
 PERIOD_COLUMNS: dict[str, str] = {
     "day": "author_day",
@@ -28,15 +29,29 @@ def series(df: pd.DataFrame, column: str, **values: str) -> list[dict[str, Any]]
     return sorted(rows, key=lambda r: (r["period"] is None, r["period"] or ""))
 
 
+def exact(value: Any) -> Fraction:
+    """A count or a share as an exact fraction: ``0.8`` is 4/5, not the float nearest to it,
+    so that shares reached exactly compare equal (``0.28 * 25`` is 7.000000000000001)."""
+    return Fraction(str(value))
+
+
 def smallest_group_reaching(counts: pd.Series, share: float) -> tuple[int, list[str]]:
-    """How many of the largest entries it takes to reach ``share`` of the total, and which."""
+    """How many of the largest entries it takes to reach ``share`` of the total, and which.
+
+    Reaching the share exactly is enough; ties in size keep the order of ``counts``.
+    """
+    if not 0 < share <= 1:
+        raise ParameterError(f"share must be more than 0 and at most 1, not {share!r}")
     ordered = counts.sort_values(ascending=False, kind="stable")
-    total = ordered.sum()
-    if total == 0:
+    threshold = exact(share) * sum((exact(v) for v in ordered), Fraction(0))
+    if threshold == 0:
         return 0, []
-    reached = ordered.cumsum() >= share * total
-    n = int(reached.to_numpy().argmax()) + 1
-    return n, [str(k) for k in ordered.index[:n]]
+    running = Fraction(0)
+    for n, value in enumerate(ordered, start=1):
+        running += exact(value)
+        if running >= threshold:
+            return n, [str(k) for k in ordered.index[:n]]
+    raise AssertionError("unreachable: the whole total reaches any share up to 1")
 
 
 def count_lines(content: bytes) -> int:

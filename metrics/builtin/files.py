@@ -25,17 +25,16 @@ def change_frequency(ctx, *, exclude_bots: bool = False) -> list[dict[str, Any]]
     return [{"path": path, "value": int(n)} for path, n in counts.items()]
 
 
-@metric(version=1, unit="lines", shape=Shape.TABLE, entity="path")
+@metric(version=2, unit="lines", shape=Shape.TABLE, entity="path")
 def churn(
     ctx, *, by: Literal["file", "directory"] = "file", depth: int = 1, exclude_bots: bool = False
 ) -> list[dict[str, Any]]:
     """Lines added and deleted per file, or per directory ``depth`` levels deep."""
     df = _changes(ctx, ["lines_added", "lines_deleted"], exclude_bots)
     if by == "directory":
-        parts = df["path"].str.split("/")
-        df["path"] = [
-            "/".join(p[: min(depth, len(p) - 1)]) or "." for p in parts
-        ]
+        # a plain loop, not .str: an empty range reads a column pandas does not type as text
+        parts = [path.split("/") for path in df["path"].tolist()]
+        df["path"] = ["/".join(p[: max(0, min(depth, len(p) - 1))]) or "." for p in parts]
     grouped = df.groupby("path").agg(
         added=("lines_added", "sum"), deleted=("lines_deleted", "sum"), commits=("sha", "nunique")
     )
@@ -164,14 +163,17 @@ def authors_per_file(
 ) -> list[dict[str, Any]]:
     """Distinct authors per file, and minor authors (under 5 % of the file's commits)."""
     df = _changes(ctx, ["mailmap_email"], exclude_bots)
-    per_author = df.groupby(["path", "mailmap_email"])["sha"].nunique()
-    per_file = per_author.groupby(level="path").sum()
-    share = per_author / per_file.reindex(per_author.index, level="path")
-    minor = (share < minor_share).groupby(level="path").sum()
-    authors = per_author.groupby(level="path").size()
+    per_author = df.groupby(["path", "mailmap_email"])["sha"].nunique().reset_index(name="commits")
+    per_author["minor"] = (
+        per_author["commits"] / per_author.groupby("path")["commits"].transform("sum")
+        < minor_share
+    )
+    per_file = per_author.groupby("path").agg(
+        authors=("commits", "size"), minor=("minor", "sum"), commits=("commits", "sum")
+    )
     rows = [
-        {"path": path, "value": int(authors[path]), "minor_authors": int(minor[path]),
-         "commits": int(per_file[path])}
-        for path in authors.index
+        {"path": path, "value": int(r.authors), "minor_authors": int(r.minor),
+         "commits": int(r.commits)}
+        for path, r in zip(per_file.index, per_file.itertuples(index=False), strict=True)
     ]  # fmt: skip
     return sorted(rows, key=lambda r: (-r["value"], r["path"]))

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from fractions import Fraction
 from typing import Any
 
 import pandas as pd
 
-from metrics.api import Period, Shape, metric
-from metrics.builtin._common import period_column, series, smallest_group_reaching
+from metrics.api import ParameterError, Period, Shape, metric
+from metrics.builtin._common import exact, period_column, series, smallest_group_reaching
+from metrics.identity import is_bot
 
 _AUTHOR_COLUMNS = ["mailmap_email", "mailmap_name", "author_day"]
 
@@ -96,17 +98,18 @@ def occasional_contributors(
 ) -> list[dict[str, Any]]:
     """Occasional Contributors (onion): core authors make the first 80 % of commits, regular
     ones the next 15 %, casual ones the rest."""
+    # exact fractions: in floats 0.8 + 0.15 > 0.95, which put an author starting at 95 % of
+    # the commits in the regular layer instead of the casual one
+    core, regular = exact(core_share), exact(core_share) + exact(regular_share)
+    if core < 0 or regular < core or regular > 1:
+        raise ParameterError("core_share and regular_share must be shares adding up to at most 1")
     counts, names = _author_commits(ctx, exclude_bots)
     total = int(counts.sum())
     rows, before = [], 0
     for email, n in counts.items():
         # an author belongs to the layer where their first commit of the ranking falls
-        position = before / total
-        layer = (
-            "core" if position < core_share
-            else "regular" if position < core_share + regular_share
-            else "casual"
-        )  # fmt: skip
+        position = Fraction(before, total)
+        layer = "core" if position < core else "regular" if position < regular else "casual"
         rows.append({"author": names[email], "email": email, "commits": int(n),
                      "share": n / total, "category": layer})  # fmt: skip
         before += int(n)
@@ -139,33 +142,107 @@ _TRAILER = re.compile(
 )
 
 
+def _name_and_email(text: str) -> tuple[str | None, str, str] | None:
+    """``Name <email> rest`` -> (name or None, email, rest), as git's mailmap reads it."""
+    left = text.find("<")
+    right = text.find(">", left + 1) if left >= 0 else -1
+    if right < 0:
+        return None
+    return text[:left].strip() or None, text[left + 1 : right], text[right + 1 :]
+
+
+class Mailmap:
+    """A ``.mailmap`` applied the way git applies it (``git check-mailmap``).
+
+    Each line is ``Proper Name <proper@email>``, ``<proper@email> <commit@email>``,
+    ``Proper Name <proper@email> <commit@email>`` or ``Proper Name <proper@email> Commit Name
+    <commit@email>``; emails and commit names match without regard to case.
+    """
+
+    def __init__(self, text: str = "") -> None:
+        # commit email -> (default replacement, {commit name: replacement})
+        self._map: dict[str, tuple[list[str | None], dict[str, tuple[str | None, str | None]]]]
+        self._map = {}
+        for line in text.splitlines():
+            if line.startswith("#"):
+                continue
+            first = _name_and_email(line)
+            if first is None or not first[1]:
+                continue
+            new_name, new_email, rest = first
+            second = _name_and_email(rest)
+            old_name, old_email = (second[0], second[1]) if second else (None, None)
+            if old_email is None:
+                old_email, new_email = new_email, None
+            default, by_name = self._map.setdefault(old_email.lower(), ([None, None], {}))
+            if old_name is None:
+                default[0] = new_name or default[0]
+                default[1] = new_email or default[1]
+            else:
+                by_name[old_name.lower()] = (new_name, new_email)
+
+    def __call__(self, name: str, email: str) -> tuple[str, str]:
+        found = self._map.get(email.lower())
+        if found is None:
+            return name, email
+        default, by_name = found
+        new_name, new_email = by_name.get(name.lower(), tuple(default))
+        return new_name or name, new_email or email
+
+
+def _head_mailmap(ctx) -> Mailmap:
+    """The ``.mailmap`` at the ingested head: the one git applied to the authors."""
+    for entry in ctx.tree():
+        if entry.path == ".mailmap":
+            return Mailmap(ctx.read_blob(entry.oid).decode("utf-8", "replace"))
+    return Mailmap()
+
+
 @metric(version=1, unit="commits", shape=Shape.TABLE, entity="person")
 def contribution_attribution(ctx, *, exclude_bots: bool = False) -> list[dict[str, Any]]:
     """Contribution Attribution: commits authored, co-authored (Co-authored-by) and signed off
-    (Signed-off-by) by each person."""
+    (Signed-off-by) by each person.
+
+    People are keyed by their email after ``.mailmap`` (lower-cased): git maps commit authors,
+    and the same ``.mailmap`` is applied here to the people named in trailers. With
+    ``exclude_bots``, bots named in trailers are left out too.
+    """
     df = ctx.commits(["mailmap_email", "mailmap_name", "author_day", "message"],
                      exclude_bots=exclude_bots)  # fmt: skip
+    # oldest first, so that the latest name of a person is the one shown
+    df = df.sort_values("author_day", kind="stable", na_position="first")
+    mailmap: Mailmap | None = None
     people: dict[str, dict[str, Any]] = {}
+    author_names: dict[str, str] = {}
+    trailer_names: dict[str, str] = {}
 
-    def person(email: str, name: str) -> dict[str, Any]:
-        key = email.lower()
-        entry = people.setdefault(key, {"person": name, "email": key, "authored": 0,
-                                        "co_authored": 0, "signed_off": 0})  # fmt: skip
-        entry["person"] = entry["person"] or name
-        return entry
+    def person(key: str) -> dict[str, Any]:
+        return people.setdefault(key, {"person": "", "email": key, "authored": 0,
+                                       "co_authored": 0, "signed_off": 0})  # fmt: skip
 
     for email, name, message in df[["mailmap_email", "mailmap_name", "message"]].itertuples(
         index=False
     ):
-        person(email or "", name or "")["authored"] += 1
+        key = (email or "").lower()
+        person(key)["authored"] += 1
+        author_names[key] = name or ""
         seen: set[tuple[str, str]] = set()
         for kind, trailer_name, trailer_email in _TRAILER.findall(message or ""):
-            key = (kind.lower(), trailer_email.lower())
-            if key in seen:
+            if mailmap is None:
+                mailmap = _head_mailmap(ctx)
+            trailer_name, trailer_email = mailmap(trailer_name, trailer_email)
+            if exclude_bots and is_bot(trailer_name, trailer_email):
                 continue
-            seen.add(key)
-            column = "co_authored" if key[0] == "co-authored-by" else "signed_off"
-            person(trailer_email, trailer_name)[column] += 1
+            trailer_key = trailer_email.lower()
+            if (kind.lower(), trailer_key) in seen:
+                continue
+            seen.add((kind.lower(), trailer_key))
+            column = "co_authored" if kind.lower() == "co-authored-by" else "signed_off"
+            person(trailer_key)[column] += 1
+            trailer_names[trailer_key] = trailer_name or trailer_names.get(trailer_key, "")
+    for key, entry in people.items():
+        # the mailmapped author name when they authored anything, else the trailer's
+        entry["person"] = author_names.get(key) or trailer_names.get(key, "")
     return sorted(people.values(), key=lambda p: (-p["authored"] - p["co_authored"], p["email"]))
 
 

@@ -8,10 +8,10 @@ from typing import Any
 from metrics.api import Shape, metric
 
 
-@metric(version=1, unit="days", shape=Shape.TABLE, entity="tag")
+@metric(version=2, unit="days", shape=Shape.TABLE, entity="tag")
 def release_frequency(ctx, *, pattern: str = "") -> list[dict[str, Any]]:
     """Release Frequency: each tag (optionally only names containing ``pattern``) with its
-    date and the days since the previous one."""
+    date and the days since the previous one (tags dated in ``since``..``until`` when set)."""
     rows, previous = [], None
     for tag in ctx.tags():
         if pattern and pattern not in tag.name:

@@ -140,7 +140,10 @@ def _columns(table: sa.Table, names: Sequence[str]) -> list[sa.Column]:
 
 
 def _frame(result: sa.CursorResult, names: Sequence[str]) -> pd.DataFrame:
-    return pd.DataFrame(result.fetchall(), columns=list(names))
+    # column by column: building from row objects costs pandas a type check per row
+    rows = result.fetchall()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    return pd.DataFrame({name: list(values) for name, values in zip(names, columns, strict=True)})
 
 
 class Store:

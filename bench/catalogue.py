@@ -1,6 +1,6 @@
 """Benchmark: compute the whole metric catalogue on an ingested repository.
 
-Usage: python bench/metrics.py PATH_TO_REPOSITORY [--rounds 3] [--workers N]
+Usage: python bench/catalogue.py PATH_TO_REPOSITORY [--rounds 3] [--workers N]
 
 Ingests the repository into a fresh SQLite store (timed: the reference), then computes every
 registered metric with its default parameters, ``--rounds`` times (cache bypassed), and
