@@ -19,7 +19,7 @@ from typing import Any
 
 from metrics.api import Metric
 from metrics.registry import Registry, load_registry
-from repometer.context import StoreContext
+from repometer.context import FanOut, StoreContext
 from repometer.errors import RepometerError
 from repometer.registry import git_dir_of
 from repometer.settings import Settings
@@ -124,8 +124,9 @@ def get_or_compute(
     if not force and is_fresh(cached, record):
         assert cached is not None
         return cached, False
-    context = StoreContext(store, record, git_dir_of(record, settings), workers=settings.workers)
-    return compute_result(store, record, metric, context, resolved), True
+    git_dir = git_dir_of(record, settings)
+    with StoreContext(store, record, git_dir, workers=settings.workers) as context:
+        return compute_result(store, record, metric, context, resolved), True
 
 
 def compute_repository(
@@ -136,24 +137,26 @@ def compute_repository(
     *,
     force: bool = False,
     progress: Callable[[Outcome], None] | None = None,
+    fan_out: FanOut | None = None,
 ) -> list[Outcome]:
     """Compute each metric (default parameters) that is missing or stale for ``record``."""
     _require_ingested(record)
-    context = StoreContext(store, record, git_dir_of(record, settings), workers=settings.workers)
+    git_dir = git_dir_of(record, settings)
     outcomes = []
-    for metric in metrics:
-        resolved = metric.resolve({})
-        cached = store.get_result(
-            record.id, metric.name, metric.version, metric.parameters_key(resolved)
-        )
-        if not force and is_fresh(cached, record):
-            assert cached is not None
-            outcome = Outcome(metric.name, metric.version, "cached", 0.0, cached.error)
-        else:
-            result = compute_result(store, record, metric, context, resolved)
-            status = "computed" if result.status == "ok" else "failed"
-            outcome = Outcome(metric.name, metric.version, status, result.seconds, result.error)
-        outcomes.append(outcome)
-        if progress is not None:
-            progress(outcome)
+    with StoreContext(store, record, git_dir, workers=settings.workers, fan_out=fan_out) as context:
+        for metric in metrics:
+            resolved = metric.resolve({})
+            cached = store.get_result(
+                record.id, metric.name, metric.version, metric.parameters_key(resolved)
+            )
+            if not force and is_fresh(cached, record):
+                assert cached is not None
+                outcome = Outcome(metric.name, metric.version, "cached", 0.0, cached.error)
+            else:
+                result = compute_result(store, record, metric, context, resolved)
+                status = "computed" if result.status == "ok" else "failed"
+                outcome = Outcome(metric.name, metric.version, status, result.seconds, result.error)
+            outcomes.append(outcome)
+            if progress is not None:
+                progress(outcome)
     return outcomes

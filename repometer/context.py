@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +39,47 @@ _SHARED_COLUMNS = {
     ),
 }  # fmt: skip
 
-_worker_repository: pygit2.Repository | None = None
+#: How a context spreads per-file work: ``fan_out(apply_batch, git_dir, fn, batches)`` returns
+#: one result list per batch. The default uses a local process pool; a Dask worker hands
+#: the batches to its cluster instead.
+FanOut = Callable[..., list[list[Any]]]
 
 
-def _open_in_worker(git_dir: str) -> None:
-    global _worker_repository
-    _worker_repository = pygit2.Repository(git_dir)
+@lru_cache(maxsize=4)
+def _object_database(git_dir: str) -> pygit2.Odb:
+    return pygit2.Repository(git_dir).odb
 
 
-def _apply_in_worker(fn: Callable[[str, bytes], Any], batch: list[tuple[str, str]]) -> list[Any]:
-    assert _worker_repository is not None
-    odb = _worker_repository.odb
+def apply_batch(
+    git_dir: str, fn: Callable[[str, bytes], Any], batch: Sequence[tuple[str, str]]
+) -> list[Any]:
+    """``fn(path, content)`` for each ``(path, blob id)``; runs in whichever process gets it."""
+    odb = _object_database(git_dir)
     return [fn(path, odb.read(oid)[1]) for path, oid in batch]
+
+
+class ProcessPoolFanOut:
+    """Fans batches out over local worker processes, started on first use and then reused
+    (starting them costs more than many a metric)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __call__(
+        self, apply: Callable[..., list[Any]], git_dir: str, fn: Callable[..., Any], batches: list
+    ) -> list[list[Any]]:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        n = len(batches)
+        return list(self._pool.map(apply, [git_dir] * n, [fn] * n, batches))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
 
 class StoreContext:
@@ -65,14 +94,28 @@ class StoreContext:
         since: str | None = None,
         until: str | None = None,
         workers: int | None = None,
+        fan_out: FanOut | None = None,
     ) -> None:
         self.store = store
         self.git_dir = git_dir
         self.since = since or None
         self.until = until or None
         self.workers = workers or os.cpu_count() or 1
+        self.fan_out = fan_out or ProcessPoolFanOut(self.workers)
         self.repository = RepositoryInfo(record.id, record.name, record.head, record.generation)
         self._frames: dict[tuple[str, str | None, str | None], pd.DataFrame] = {}
+
+    def close(self) -> None:
+        """Stop the worker processes this context started, if any."""
+        close = getattr(self.fan_out, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> StoreContext:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def scoped(self, since: str | None, until: str | None) -> StoreContext:
         """The same repository over another date range (sharing the head tree)."""
@@ -212,17 +255,10 @@ class StoreContext:
             odb = self._repository.odb
             return [fn(path, odb.read(oid)[1]) for path, oid in items]
         # strided batches balance large and small directories across the workers
-        batches = [items[i :: self.workers * 4] for i in range(self.workers * 4)]
-        order = [i for b in range(len(batches)) for i in range(b, len(items), len(batches))]
-        with ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_open_in_worker,
-            initargs=(str(self.git_dir),),
-        ) as pool:
-            results = [r for batch in pool.map(_apply_in_worker, [fn] * len(batches), batches)
-                       for r in batch]  # fmt: skip
+        n = self.workers * 4
+        batches = [items[i::n] for i in range(n)]
+        results = self.fan_out(apply_batch, str(self.git_dir), fn, batches)
         ordered: list[Any] = [None] * len(items)
-        for index, result in zip(order, results, strict=True):
-            ordered[index] = result
+        for start, batch_results in enumerate(results):
+            ordered[start::n] = batch_results
         return ordered

@@ -31,3 +31,25 @@ class RepositoryBusyError(RepometerError):
 
 class StorageError(RepometerError):
     """The database could not be reached or refused a statement."""
+
+
+#: Fragments of git's messages for failures that a later attempt may not meet.
+_TRANSIENT_GIT = (
+    "could not resolve host", "connection refused", "connection reset", "connection timed out",
+    "operation timed out", "early eof", "the remote end hung up", "rpc failed",
+    "temporary failure", "unable to access", "network is unreachable", "couldn't connect",
+    "transfer closed", "gnutls", "ssl",
+)  # fmt: skip
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether retrying might help: timeouts, network trouble, an unreachable database.
+
+    Deterministic failures (a refused URL, a missing repository, a bad parameter) are not.
+    """
+    if isinstance(exc, (GitTimeoutError, StorageError)):
+        return True
+    if isinstance(exc, GitCommandError):
+        message = str(exc).lower()
+        return any(fragment in message for fragment in _TRANSIENT_GIT)
+    return False

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     """Worker processes for work that fans out (content metrics)."""
 
+    dask_address: str | None = None
+    """A running ``dask scheduler`` (``tcp://host:8786``); a LocalCluster per run when unset."""
+
     @property
     def mirrors_dir(self) -> Path:
         return self.home / "mirrors"

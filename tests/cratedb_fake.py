@@ -44,6 +44,7 @@ from crate.client.http import Client
 VERSION = "6.1.1"  # the CrateDB release whose grammar cratedb-sqlparse 0.0.17 ships
 MAX_TERM_BYTES = 32766  # Lucene's limit for one indexed term or one doc value
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DUPLICATE_KEY = "DuplicateKeyException[A document with the same primary key exists already]"
 _TYPES = {
     "STRING", "TEXT", "VARCHAR", "CHARACTER VARYING", "BOOLEAN", "BYTE", "CHAR", "SHORT",
     "SMALLINT", "INT", "INTEGER", "LONG", "BIGINT", "REAL", "FLOAT", "DOUBLE", "DOUBLE PRECISION",
@@ -276,7 +277,9 @@ class FakeCrateDB:
         clustered = re.search(r"CLUSTERED BY \((\w+)\)", options)
         clustered_by = clustered[1] if clustered else None
         if primary_key and clustered_by and clustered_by not in primary_key:
-            raise CrateError(4000, f"Clustered by column `{clustered_by}` must be part of primary key")
+            raise CrateError(
+                4000, f"Clustered by column `{clustered_by}` must be part of primary key"
+            )
 
         def run(_args: Sequence[Any]) -> dict[str, Any]:
             self.tables[name] = Table(name, columns, primary_key, clustered_by)
@@ -329,7 +332,7 @@ class FakeCrateDB:
                 if key not in table.rows:  # a primary-key lookup: sees the latest writes
                     table.rows[key] = row
                 elif action is None:
-                    raise CrateError(4091, "DuplicateKeyException[A document with the same primary key exists already]")  # fmt: skip
+                    raise CrateError(4091, _DUPLICATE_KEY)
                 elif action == "NOTHING":
                     continue
                 else:
@@ -347,7 +350,7 @@ class FakeCrateDB:
         pairs = [tuple(part.split(" = ", 1)) for part in _split(text)]
         for column, _ in pairs:
             if column in table.primary_key or column == table.clustered_by:
-                raise CrateError(4000, f"Updating a primary key or clustered by column is not supported: {column}")  # fmt: skip
+                raise CrateError(4000, f"Cannot update primary key or CLUSTERED BY column {column}")
             if column not in table.columns:
                 raise CrateError(4043, f"ColumnUnknownException[Column {column} unknown]")
         return pairs  # type: ignore[return-value]
@@ -459,12 +462,14 @@ class FakeCrateDB:
                 result = [[value(view, e) for _, e in outputs] for view in views]
             if distinct:
                 result = [list(r) for r in dict.fromkeys(tuple(r) for r in result)]
-            return {"cols": [label for label, _ in outputs], "rows": result, "rowcount": len(result)}
+            cols = [label for label, _ in outputs]
+            return {"cols": cols, "rows": result, "rowcount": len(result)}
 
         return True, run
 
     def _information_schema(self) -> Table:
-        columns = {c: Column(c, "STRING", True, True) for c in ("table_name", "table_schema", "table_type")}  # fmt: skip
+        names = ("table_name", "table_schema", "table_type")
+        columns = {c: Column(c, "STRING", True, True) for c in names}
         rows = {
             (name,): {"table_name": name, "table_schema": "doc", "table_type": "BASE TABLE"}
             for name in self.tables

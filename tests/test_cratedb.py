@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-
 import pytest
 import sqlalchemy as sa
 from antlr4 import CommonTokenStream
@@ -165,7 +165,7 @@ class Scenario:
     node: FakeCrateDB
     store: Store
     reference: Store  # SQLite, fed the same history at the same points
-    repo: object
+    repo: Any  # conftest's GitRepo
     record: RepositoryRecord
     first: IngestResult
     second: IngestResult
@@ -175,9 +175,17 @@ class Scenario:
 
 
 @pytest.fixture
-def scenario(make_repo, tmp_path: Path) -> Iterator[Scenario]:
-    """Register, ingest, force-push, ingest again, and touch every bookkeeping path on CrateDB."""
+def node() -> Iterator[FakeCrateDB]:
+    """A fake CrateDB node; whatever a test sends it must parse with CrateDB's grammar."""
     node = FakeCrateDB()
+    yield node
+    for sql in set(node.statements):
+        _parse(sql)
+
+
+@pytest.fixture
+def scenario(node: FakeCrateDB, make_repo, tmp_path: Path) -> Iterator[Scenario]:
+    """Register, ingest, force-push, ingest again, and touch every bookkeeping path on CrateDB."""
     phases: dict[str, list[Request]] = {}
     mark = 0
 
@@ -390,8 +398,7 @@ def test_metric_reads_and_result_cache_on_cratedb(scenario: Scenario) -> None:
     assert any(" JOIN " in sql for sql in sent) and any(" GROUP BY " in sql for sql in sent)
 
 
-def test_large_batches_are_split_into_bulk_requests_of_bounded_size() -> None:
-    node = FakeCrateDB()
+def test_large_batches_are_split_into_bulk_requests_of_bounded_size(node: FakeCrateDB) -> None:
     store = _crate_store(node)
     rows = [
         {
@@ -409,9 +416,8 @@ def test_large_batches_are_split_into_bulk_requests_of_bounded_size() -> None:
     assert len(node.tables["file_changes"].rows) == 2500
 
 
-def test_rows_cratedb_refuses_in_a_bulk_request_are_an_error() -> None:
+def test_rows_cratedb_refuses_in_a_bulk_request_are_an_error(node: FakeCrateDB) -> None:
     """CrateDB answers a refused bulk row with rowcount -2 and no error; the Store must raise."""
-    node = FakeCrateDB()
     store = _crate_store(node)
     good = {
         "repo_id": "r", "sha": "a" * 40, "seq": 0, "path": "f", "old_path": None,
@@ -422,12 +428,13 @@ def test_rows_cratedb_refuses_in_a_bulk_request_are_an_error() -> None:
         store.write_history([], [good, bad])
 
 
-def test_without_refresh_cratedb_reads_miss_recent_writes(make_repo, tmp_path: Path) -> None:
+def test_without_refresh_cratedb_reads_miss_recent_writes(
+    node: FakeCrateDB, make_repo, tmp_path: Path
+) -> None:
     """The fake is as eventually consistent as CrateDB, so a missing REFRESH shows up here."""
     repo = make_repo("project")
     _build_history(repo)
     settings = Settings(home=tmp_path / "home", db_url="crate://", batch_size=BATCH_SIZE)
-    node = FakeCrateDB()
     store = _crate_store(node, dataclasses.replace(CRATEDB, refresh_after_write=False))
     record, _ = add_repository(store, settings, str(repo.path))
     assert ingest_repository(store, record, settings, fetch=False).added == 8
@@ -437,8 +444,7 @@ def test_without_refresh_cratedb_reads_miss_recent_writes(make_repo, tmp_path: P
     assert store.totals(record.id).commits == 8
 
 
-def test_fake_answers_searches_from_the_last_refresh() -> None:
-    node = FakeCrateDB()
+def test_fake_answers_searches_from_the_last_refresh(node: FakeCrateDB) -> None:
     engine = sa.create_engine("crate://", creator=node.connection)
     search = "SELECT t.id FROM t WHERE t.v = ?"
     get = "SELECT t.id FROM t WHERE t.id = ?"
@@ -454,9 +460,8 @@ def test_fake_answers_searches_from_the_last_refresh() -> None:
     engine.dispose()
 
 
-def test_live_suite_schema_reset_is_valid_cratedb_sql() -> None:
+def test_live_suite_schema_reset_is_valid_cratedb_sql(node: FakeCrateDB) -> None:
     """conftest's ``_reset_schema`` drops the tables with a plain engine and ``drop_all``."""
-    node = FakeCrateDB()
     _crate_store(node).engine.dispose()
     engine = sa.create_engine("crate://", creator=node.connection)
     mark = len(node.requests)

@@ -128,12 +128,7 @@ def build_history(make_repo):
     repo.write("src/main.py", text(cli))
     repo.write(".mailmap", "Alice Liddell <alice@example.org> <alice@old.example>\n")
     repo.commit("c9", date=day("2023-07-01"), **ALICE)
-    # Ingested from a bare copy, where git reads HEAD:.mailmap. (For a work tree, git log
-    # run with --git-dir reads ./.mailmap of the process's cwd: a known ingestion bug, see
-    # CWD_BUG in test_ingest_groundtruth.py; these tests are about the metrics.)
-    bare = make_repo("history.git", bare=True)
-    repo.git("push", "-q", str(bare.path), "main")
-    return bare
+    return repo
 
 
 def by_key(rows: list[dict], key: str = "path") -> dict:

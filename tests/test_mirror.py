@@ -195,8 +195,16 @@ def install_hooks(hooks_dir: Path, marker: Path) -> None:
         hook.chmod(0o755)
 
 
-def processes_mentioning(needle: str) -> list[int]:
-    """Pids of live processes whose command line contains ``needle``."""
+def processes_mentioning(needle: str, wait: float = 3.0) -> list[str]:
+    """Live processes whose command line contains ``needle``, once given ``wait`` seconds to
+    finish dying (SIGKILL is delivered asynchronously: a killed child may need a moment)."""
+    deadline = time.monotonic() + wait
+    while (found := _processes_mentioning(needle)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
+def _processes_mentioning(needle: str) -> list[str]:
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -206,8 +214,9 @@ def processes_mentioning(needle: str) -> list[int]:
             status = (entry / "status").read_text()
         except OSError:
             continue
-        if needle in cmdline and "\nState:\tZ" not in status:
-            found.append(int(entry.name))
+        state = next((ln for ln in status.splitlines() if ln.startswith("State:")), "")
+        if needle in cmdline and "\tZ" not in state:
+            found.append(f"{entry.name} [{state}] {cmdline}")
     return found
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from repometer.storage.backends import backend_for, create_engine
 from repometer.storage.store import RepositoryRecord, RepositoryTotals, Store
 
-__all__ = ["RepositoryRecord", "RepositoryTotals", "Store", "open_store"]
+__all__ = ["RepositoryRecord", "RepositoryTotals", "Store", "open_store", "shared_store"]
 
 
 def open_store(url: str, *, create: bool = True, **engine_kwargs: Any) -> Store:
@@ -16,3 +17,9 @@ def open_store(url: str, *, create: bool = True, **engine_kwargs: Any) -> Store:
     if create:
         store.create_schema()
     return store
+
+
+@lru_cache(maxsize=8)
+def shared_store(url: str) -> Store:
+    """One store per database URL and process (its engine pools the connections)."""
+    return open_store(url)
