@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import time
 from collections import Counter
-from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -15,32 +15,15 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.measure import Measurement
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
 from metrics.api import Metric, ParameterError
 from metrics.registry import PluginError, UnknownMetricError
-from repometer.compute import (
-    MetricFailedError,
-    Outcome,
-    cached_rows,
-    compute_repository,
-    get_or_compute,
-    registry_for,
-)
-from repometer.errors import RepometerError
-from repometer.ingest import IngestResult, ingest_repository
-from repometer.registry import add_repository
+from repometer.compute import MetricFailedError, cached_rows, get_or_compute, registry_for
+from app.orchestrate import use_embedded_prefect
+from repometer.errors import RepometerError, RepositoriesFailedError
+from repometer.git import resolve_commit
+from repometer.registry import add_repository, git_dir_of
 from repometer.settings import Settings
 from repometer.storage import RepositoryRecord, Store, open_store
 
@@ -81,51 +64,73 @@ def main_options(
     if home:
         overrides["home"] = home
     state.settings = Settings(**overrides)
+    use_embedded_prefect(state.settings)
 
 
 def _store() -> Store:
     return open_store(state.settings.database_url)
 
 
-class _RateColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        if not speed and task.completed and task.elapsed:
-            speed = task.completed / task.elapsed  # a single update gives rich no speed sample
-        return Text(f"{speed:,.0f} commits/s" if speed else "", style="progress.data.speed")
-
-
-@contextmanager
-def _ingest_progress(name: str):
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=False,
-    ) as bar:
-        task_id = bar.add_task(name, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task_id, completed=done, total=total)
-
-        yield update
-
-
-def _ingest_one(store: Store, record: RepositoryRecord) -> IngestResult:
-    with _ingest_progress(record.name) as progress:
-        result = ingest_repository(store, record, state.settings, progress=progress)
-    if result.up_to_date:
-        err_console.print(f"{record.name}: up to date at {_short(result.head)}")
+def _report_ingestion(name: str, result: dict[str, Any], seconds: float) -> None:
+    if result["up_to_date"]:
+        err_console.print(f"{name}: up to date at {_short(result['head'])}")
     else:
         err_console.print(
-            f"{record.name}: {result.added:,} commits added, {result.removed:,} removed, "
-            f"head {_short(result.head)} ({result.seconds:.1f} s)"
+            f"{name}: {result['added']:,} commits added, {result['removed']:,} removed, "
+            f"head {_short(result['head'])} ({seconds:.1f} s)"
         )
-    return result
+
+
+def _report_metrics(name: str, outcomes: list[dict[str, Any]]) -> None:
+    counts = Counter(o["status"] for o in outcomes)
+    err_console.print(
+        f"{name}: {counts['computed']} metrics computed, {counts['cached']} cached, "
+        f"{counts['failed']} failed ({sum(o['seconds'] for o in outcomes):.1f} s)"
+    )
+    for o in outcomes:
+        if o["error"]:
+            err_console.print(f"[red]{o['metric']} failed:[/red] {o['error']}", highlight=False)
+
+
+def _analyze(
+    records: list[RepositoryRecord], flow_name: str, **params: Any
+) -> list[dict[str, Any]]:
+    """Run a flow over ``records``; report each repository; exit 1 if any failed."""
+    from app.orchestrate import run_flow
+
+    names = {r.id: r.name for r in records}
+    started = time.perf_counter()
+    try:
+        results = run_flow(flow_name, state.settings, err_console, names, **params)
+        failed = False
+    except RepositoriesFailedError as exc:
+        results, failed = exc.results, True
+    seconds = time.perf_counter() - started
+    for result in results:
+        name = names.get(result["repo_id"], result["repo_id"])
+        ingested = result.get("ingest") or (result if "added" in result else None)
+        if ingested and not ingested.get("error"):
+            _report_ingestion(name, ingested, seconds)
+        if result.get("metrics"):
+            _report_metrics(name, result["metrics"])
+        if result.get("error"):
+            err_console.print(f"[red]error:[/red] {name}: {result['error']}", highlight=False)
+    if failed or any(
+        o["status"] == "failed" for r in results for o in (r.get("metrics") or [])
+    ):
+        raise typer.Exit(1)
+    return results
+
+
+def _up_to_date(store: Store, record: RepositoryRecord) -> bool:
+    """A local repository whose ref still points at the ingested head needs no ingestion
+    (a remote one must be fetched to know)."""
+    if record.is_remote or record.status != "ok":
+        return False
+    try:
+        return resolve_commit(git_dir_of(record, state.settings), record.ref) == record.head
+    except RepometerError:
+        return False
 
 
 def _short(sha: str | None) -> str:
@@ -159,15 +164,14 @@ def ingest(
     if not records:
         err_console.print("no repositories registered; add one with `repometer add TARGET`")
         return
-    failures = 0
+    stale = []
     for record in records:
-        try:
-            _ingest_one(store, record)
-        except RepometerError as exc:
-            failures += 1
-            err_console.print(f"[red]error:[/red] {record.name}: {exc}", highlight=False)
-    if failures:
-        raise typer.Exit(1)
+        if _up_to_date(store, record):
+            err_console.print(f"{record.name}: up to date at {_short(record.head)}")
+        else:
+            stale.append(record)
+    if stale:
+        _analyze(stale, "refresh_all", repositories=[r.id for r in stale], compute=False)
 
 
 @app.command()
@@ -181,9 +185,15 @@ def run(
         record, _ = add_repository(store, state.settings, target, ref=ref)
     if record.ref != ref:
         store.set_ref(record.id, ref)
-    _ingest_one(store, record)
+        record = store.get_repository(record.id)
+    registry = registry_for(state.settings)
+    if _up_to_date(store, record) and all(
+        cached_rows(store, record, m) is not None for m in registry
+    ):
+        err_console.print(f"{record.name}: up to date at {_short(record.head)}, metrics cached")
+    else:
+        _analyze([record], "analyze_repository", repository=record.id)
     record = store.get_repository(record.id)
-    _compute_one(store, record, _selected_metrics(None), force=False)
     _print_repositories(store, [record], OutputFormat.table)
     _print_headlines(store, record)
 
@@ -302,30 +312,6 @@ def _selected_metrics(names: list[str] | None) -> list[Metric]:
     return [registry.get(n) for n in names] if names else list(registry)
 
 
-def _compute_one(store: Store, record: RepositoryRecord, metrics: list[Metric], force: bool):
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[current]}"), TimeElapsedColumn(), console=err_console,
-    ) as bar:  # fmt: skip
-        task_id = bar.add_task(f"{record.name} metrics", total=len(metrics), current="")
-
-        def advance(outcome: Outcome) -> None:
-            bar.update(task_id, advance=1, current=f"{outcome.metric}: {outcome.status}")
-
-        outcomes = compute_repository(
-            store, record, state.settings, metrics, force=force, progress=advance
-        )
-    counts = Counter(o.status for o in outcomes)
-    err_console.print(
-        f"{record.name}: {counts['computed']} computed, {counts['cached']} cached, "
-        f"{counts['failed']} failed ({sum(o.seconds for o in outcomes):.1f} s)"
-    )
-    for o in outcomes:
-        if o.error:
-            err_console.print(f"[red]{o.metric} failed:[/red] {o.error}", highlight=False)
-    return outcomes
-
-
 @app.command()
 def compute(
     repos: Annotated[
@@ -339,13 +325,12 @@ def compute(
     """Compute the metrics whose cached results are missing or stale."""
     store = _store()
     records = [store.get_repository(r) for r in repos] if repos else store.list_repositories()
-    metrics = _selected_metrics(metric_names)
-    failed = False
-    for record in records:
-        outcomes = _compute_one(store, record, metrics, force)
-        failed = failed or any(o.status == "failed" for o in outcomes)
-    if failed:
-        raise typer.Exit(1)
+    if not records:
+        err_console.print("no repositories registered; add one with `repometer add TARGET`")
+        return
+    names = [m.name for m in _selected_metrics(metric_names)]  # unknown names fail here
+    _analyze(records, "refresh_all", repositories=[r.id for r in records], ingest=False,
+             metrics=names if metric_names else None, force=force)  # fmt: skip
 
 
 def _parse_params(items: list[str] | None) -> dict[str, str]:

@@ -29,6 +29,14 @@ class RepositoryBusyError(RepometerError):
     """Another process is ingesting the same repository."""
 
 
+class RepositoriesFailedError(RepometerError):
+    """Some repositories of a run failed; the others completed. ``results`` has them all."""
+
+    def __init__(self, message: str, results: list[dict]) -> None:
+        super().__init__(message)
+        self.results = results
+
+
 class StorageError(RepometerError):
     """The database could not be reached or refused a statement."""
 

@@ -124,7 +124,7 @@ def plan_ingestion(
         head = git.resolve_commit(git_dir, record.ref)
     if record.status == "ok" and record.head == head:
         return IngestPlan(record.id, head, record.head, [], 0, True)
-    if record.status in ("ingesting", "failed"):
+    if record.status != "ok":
         store.delete_orphan_file_changes(record.id)  # left by a run that died mid-batch
     store.mark_ingesting(record.id)
     with recording_failure(store, record.id):

@@ -1,24 +1,44 @@
-"""Ingestion as a Prefect task: only a repository identifier crosses the task boundary."""
+"""Ingestion tasks: plan, extract a chunk of commits, finish. Only identifiers cross."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
-
 from prefect import task
 
-from repometer.ingest import ingest_repository
+from repometer.ingest import (
+    IngestPlan,
+    finish_ingestion,
+    ingest_commits,
+    plan_ingestion,
+    recording_failure,
+)
+from repometer.registry import ensure_mirror
 from repometer.settings import get_settings
-from repometer.storage import open_store
+from repometer.storage import Store, shared_store
+from tasks.retry import TRANSIENT_RETRIES
 
 
-@task(name="ingest-repository", task_run_name="ingest {repository}")
-def ingest(repository: str) -> dict[str, Any]:
-    """Bring one repository's stored history up to date; returns the counts as plain data."""
+def _store() -> Store:
+    return shared_store(get_settings().database_url)
+
+
+@task(name="plan-ingestion", task_run_name="plan {repo_id}", **TRANSIENT_RETRIES)
+def plan(repo_id: str) -> IngestPlan:
+    """Fetch the repository and list the commits to extract (the caller holds its lock)."""
+    store = _store()
+    return plan_ingestion(store, store.get_repository(repo_id), get_settings())
+
+
+@task(name="extract-commits", task_run_name="extract {repo_id}", **TRANSIENT_RETRIES)
+def extract(repo_id: str, shas: list[str]) -> int:
+    """Extract and store some commits; a worker without the mirror clones it first."""
     settings = get_settings()
-    store = open_store(settings.database_url)
-    try:
-        result = ingest_repository(store, store.get_repository(repository), settings)
-    finally:
-        store.engine.dispose()
-    return asdict(result)
+    store = _store()
+    with recording_failure(store, repo_id):
+        git_dir = ensure_mirror(store.get_repository(repo_id), settings, fetch=False)
+        return ingest_commits(store, repo_id, git_dir, shas, batch_size=settings.batch_size)
+
+
+@task(name="finish-ingestion", task_run_name="finish {plan.repo_id}", **TRANSIENT_RETRIES)
+def finish(plan: IngestPlan, added: int) -> None:
+    """Advance the repository's watermark once every planned commit is stored."""
+    finish_ingestion(_store(), plan, added)

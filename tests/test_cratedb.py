@@ -277,7 +277,6 @@ def test_every_statement_sent_to_cratedb_parses_with_cratedb_grammar(scenario: S
     kinds = {_kind(sql) for sql in statements}  # _kind parses each one, raising on bad syntax
     missing = REQUIRED_KINDS - kinds
     assert not missing, f"paths no longer exercised: {sorted(missing)}"
-    assert len(statements) >= 20
 
 
 def test_placeholders_are_sent_as_cratedb_parameters(scenario: Scenario) -> None:
@@ -287,6 +286,7 @@ def test_placeholders_are_sent_as_cratedb_parameters(scenario: Scenario) -> None
         numbers = {int(n) for n in re.findall(r"\$(\d+)", request.stmt)}
         for args in request.bulk_args or [request.args or []]:
             assert numbers <= set(range(1, len(args) + 1)), request
+            assert request.stmt.count("?") in (0, len(args)), request
 
 
 def test_ddl_has_cratedb_shape(scenario: Scenario) -> None:

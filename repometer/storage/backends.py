@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,9 +59,18 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         # let SQLAlchemy, not the driver, decide when transactions begin
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-        cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; WAL-safe
         cursor.execute("PRAGMA busy_timeout=60000")  # several writer processes take turns
+        # readers never block the writer; switching a new file to WAL answers "locked" at
+        # once (busy_timeout does not apply) while another process switches it too
+        for attempt in range(200):
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 199:
+                    raise
+                time.sleep(0.05)
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; WAL-safe
         cursor.execute("PRAGMA foreign_keys=OFF")
         cursor.close()
 

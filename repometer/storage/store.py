@@ -118,6 +118,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _storage_error(exc: sa.exc.DBAPIError) -> StorageError:
+    # drivers spread their messages over several lines; the user gets one
+    return StorageError("database error: " + " ".join(str(exc.orig).split()))
+
+
 def _utc(values: dict[str, Any], *keys: str) -> dict[str, Any]:
     for key in keys:
         # SQLite keeps no time zone; every timestamp repometer writes is UTC
@@ -164,7 +169,7 @@ class Store:
                 with conn.begin():
                     yield conn
         except sa.exc.OperationalError as exc:
-            raise StorageError(f"database error: {exc.orig}") from exc
+            raise _storage_error(exc) from exc
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
@@ -172,7 +177,7 @@ class Store:
             with self.engine.connect() as conn:
                 yield conn
         except sa.exc.OperationalError as exc:
-            raise StorageError(f"database error: {exc.orig}") from exc
+            raise _storage_error(exc) from exc
 
     def _refresh(self, *tables: sa.Table) -> None:
         """Make the latest writes visible to reads (CrateDB is eventually consistent)."""
@@ -184,10 +189,15 @@ class Store:
     def create_schema(self) -> None:
         """Create missing tables; idempotent, safe for concurrent callers."""
         try:
-            schema.metadata.create_all(self.engine, checkfirst=True)
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
+            with self._write() as conn:
+                schema.metadata.create_all(conn, checkfirst=True)
+        except (sa.exc.ProgrammingError, sa.exc.IntegrityError, StorageError):
             # another process created the same tables between our check and our CREATE
-            schema.metadata.create_all(self.engine, checkfirst=True)
+            try:
+                with self._write() as conn:
+                    schema.metadata.create_all(conn, checkfirst=True)
+            except sa.exc.DBAPIError as exc:
+                raise _storage_error(exc) from exc
         with self._write() as conn:
             conn.execute(
                 self.backend.upsert(schema.schema_info, ["name"]),

@@ -1,0 +1,55 @@
+"""Metric tasks: compute a group of metrics of one repository on a worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from prefect import task
+
+from repometer.compute import compute_repository, registry_for
+from repometer.settings import get_settings
+from repometer.storage import shared_store
+from tasks.retry import TRANSIENT_RETRIES
+
+
+def dask_fan_out(
+    apply: Callable[..., list[Any]], git_dir: str, fn: Callable[..., Any], batches: list
+) -> list[list[Any]]:
+    """Spread per-file batches over the whole Dask cluster this task runs on."""
+    from distributed import worker_client
+
+    with worker_client() as client:
+        futures = client.map(
+            apply, [git_dir] * len(batches), [fn] * len(batches), batches, pure=False
+        )
+        return client.gather(futures)
+
+
+def _inside_dask_worker() -> bool:
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
+@task(name="compute-metrics", task_run_name="metrics {repo_id}", **TRANSIENT_RETRIES)
+def compute(repo_id: str, metric_names: list[str], force: bool = False) -> list[dict[str, Any]]:
+    """Compute the named metrics that are missing or stale (a metric's own failure is stored
+    as its result; only storage trouble fails the task)."""
+    settings = get_settings()
+    store = shared_store(settings.database_url)
+    registry = registry_for(settings)
+    outcomes = compute_repository(
+        store,
+        store.get_repository(repo_id),
+        settings,
+        [registry.get(name) for name in metric_names],
+        force=force,
+        fan_out=dask_fan_out if _inside_dask_worker() else None,
+    )
+    return [asdict(o) for o in outcomes]
