@@ -19,7 +19,13 @@ from rich.table import Table
 
 from metrics.api import Metric, ParameterError
 from metrics.registry import PluginError, UnknownMetricError
-from repometer.compute import MetricFailedError, cached_rows, get_or_compute, registry_for
+from repometer.compute import (
+    MetricFailedError,
+    cached_rows,
+    get_or_compute,
+    registry_for,
+    stale_metrics,
+)
 from app.orchestrate import use_embedded_prefect
 from repometer.errors import RepometerError, RepositoriesFailedError
 from repometer.git import resolve_commit
@@ -187,9 +193,7 @@ def run(
         store.set_ref(record.id, ref)
         record = store.get_repository(record.id)
     registry = registry_for(state.settings)
-    if _up_to_date(store, record) and all(
-        cached_rows(store, record, m) is not None for m in registry
-    ):
+    if _up_to_date(store, record) and not stale_metrics(store, record, registry):
         err_console.print(f"{record.name}: up to date at {_short(record.head)}, metrics cached")
     else:
         _analyze([record], "analyze_repository", repository=record.id)
@@ -328,9 +332,14 @@ def compute(
     if not records:
         err_console.print("no repositories registered; add one with `repometer add TARGET`")
         return
-    names = [m.name for m in _selected_metrics(metric_names)]  # unknown names fail here
-    _analyze(records, "refresh_all", repositories=[r.id for r in records], ingest=False,
-             metrics=names if metric_names else None, force=force)  # fmt: skip
+    metrics = _selected_metrics(metric_names)  # unknown names fail here
+    stale = [r for r in records if force or stale_metrics(store, r, metrics)]
+    for record in records:
+        if record not in stale:
+            err_console.print(f"{record.name}: {len(metrics)} metrics cached, nothing to compute")
+    if stale:
+        _analyze(stale, "refresh_all", repositories=[r.id for r in stale], ingest=False,
+                 metrics=[m.name for m in metrics] if metric_names else None, force=force)  # fmt: skip
 
 
 def _parse_params(items: list[str] | None) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
@@ -41,6 +42,24 @@ def raise_failures(results: list[dict[str, Any]], what: str) -> list[dict[str, A
     return results
 
 
+def _taken(futures: dict[str, PrefectFuture]) -> Iterator[tuple[str, Any]]:
+    """Each future's result (or exception) in turn, the future dropped before it is yielded.
+
+    Dask keeps a task's result, and runs the task again when the worker holding it is lost,
+    for as long as a future refers to it: a plan run again while the chunks are extracted
+    would fetch, mark the repository ingesting and delete rows behind the run's back.
+    """
+    while futures:
+        key = next(iter(futures))
+        future = futures.pop(key)
+        try:
+            outcome: Any = future.result()
+        except Exception as exc:
+            outcome = exc
+        del future
+        yield key, outcome
+
+
 def ingest_repositories(repo_ids: list[str]) -> list[dict[str, Any]]:
     """Within a flow: bring each repository's stored history up to date.
 
@@ -56,12 +75,11 @@ def ingest_repositories(repo_ids: list[str]) -> list[dict[str, Any]]:
             locks.enter_context(repository_lock(settings, rid))
         planned = {rid: plan.submit(rid) for rid in results}
         plans, chunks, totals = {}, {}, {}
-        for rid, future in planned.items():
-            try:
-                plans[rid] = future.result()
-            except Exception as exc:
-                results[rid]["error"] = _message(exc)
+        for rid, outcome in _taken(planned):
+            if isinstance(outcome, BaseException):
+                results[rid]["error"] = _message(outcome)
                 continue
+            plans[rid] = outcome
             p = plans[rid]
             results[rid].update(head=p.head, removed=p.removed, up_to_date=p.up_to_date)
             totals[rid] = len(p.missing)

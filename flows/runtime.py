@@ -41,6 +41,9 @@ def _cluster_options(settings: Settings) -> dict[str, object]:
         "threads_per_worker": 1,
         "processes": True,
         "dashboard_address": None,
+        # no dashboard, but the scheduler serves HTTP anyway: on 8787 unless told otherwise,
+        # and with a warning on the console when another cluster already has that port
+        "scheduler_kwargs": {"dashboard": False, "dashboard_address": "127.0.0.1:0"},
         "silence_logs": logging.ERROR,
     }
 

@@ -56,6 +56,18 @@ def cached_rows(
     return None
 
 
+def stale_metrics(
+    store: Store, record: RepositoryRecord, metrics: Iterable[Metric]
+) -> list[Metric]:
+    """The metrics (default parameters) without a fresh result: what a compute run would do."""
+    fresh = {
+        (r.metric, r.version, r.parameters)
+        for r in store.list_results(record.id)
+        if is_fresh(r, record)
+    }
+    return [m for m in metrics if (m.name, m.version, m.parameters_key()) not in fresh]
+
+
 def registry_for(settings: Settings) -> Registry:
     """The metrics of every installed plugin and of the configured plugins directory."""
     return _registry(settings.plugins_dir)

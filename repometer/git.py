@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -161,13 +162,14 @@ def stream_git(
     *,
     git_dir: str | os.PathLike[str],
     stdin_data: bytes | None = None,
+    timeout: float = 6 * 3600,
 ) -> Iterator[IO[bytes]]:
     """Yield git's stdout as a stream; raise ``GitCommandError`` if git fails.
 
     ``stdin_data`` is written from a thread so that a large revision list cannot deadlock
-    against git's output filling the pipe.
+    against git's output filling the pipe. After ``timeout`` seconds git's process group is
+    killed and ``GitTimeoutError`` raised.
     """
-    import threading
 
     argv = git_argv(args, git_dir)
     with tempfile.TemporaryFile() as errfile:
@@ -192,15 +194,27 @@ def stream_git(
 
             feeder = threading.Thread(target=feed, daemon=True)
             feeder.start()
+        timed_out = threading.Event()
+
+        def expire() -> None:
+            timed_out.set()
+            _kill_group(proc)
+
+        watchdog = threading.Timer(timeout, expire)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             yield proc.stdout
         except BaseException:
             _kill_group(proc)
             raise
         finally:
+            watchdog.cancel()
             proc.stdout.close()
             if feeder is not None:
                 feeder.join()
+        if timed_out.is_set():
+            raise GitTimeoutError(f"git {_command_name(argv)} was killed after {timeout:g} s")
         if proc.wait() != 0:
             errfile.seek(0)
             raise GitCommandError(_error_line(errfile.read(), argv))

@@ -11,6 +11,7 @@ from prefect import task
 from repometer.compute import compute_repository, registry_for
 from repometer.settings import get_settings
 from repometer.storage import shared_store
+from tasks.mirror import mirror_with
 from tasks.retry import TRANSIENT_RETRIES
 
 
@@ -40,13 +41,16 @@ def _inside_dask_worker() -> bool:
 @task(name="compute-metrics", task_run_name="metrics {repo_id}", **TRANSIENT_RETRIES)
 def compute(repo_id: str, metric_names: list[str], force: bool = False) -> list[dict[str, Any]]:
     """Compute the named metrics that are missing or stale (a metric's own failure is stored
-    as its result; only storage trouble fails the task)."""
+    as its result; only storage trouble fails the task). A worker without the mirror, or
+    with one older than the ingested head, clones or fetches it first."""
     settings = get_settings()
     store = shared_store(settings.database_url)
     registry = registry_for(settings)
+    record = store.get_repository(repo_id)
+    mirror_with(record, settings, [record.head] if record.head else [])
     outcomes = compute_repository(
         store,
-        store.get_repository(repo_id),
+        record,
         settings,
         [registry.get(name) for name in metric_names],
         force=force,

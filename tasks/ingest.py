@@ -11,9 +11,9 @@ from repometer.ingest import (
     plan_ingestion,
     recording_failure,
 )
-from repometer.registry import ensure_mirror
 from repometer.settings import get_settings
 from repometer.storage import Store, shared_store
+from tasks.mirror import mirror_with
 from tasks.retry import TRANSIENT_RETRIES
 
 
@@ -30,11 +30,12 @@ def plan(repo_id: str) -> IngestPlan:
 
 @task(name="extract-commits", task_run_name="extract {repo_id}", **TRANSIENT_RETRIES)
 def extract(repo_id: str, shas: list[str]) -> int:
-    """Extract and store some commits; a worker without the mirror clones it first."""
+    """Extract and store some commits; a worker without the mirror clones it first, one
+    whose mirror lacks the commits fetches."""
     settings = get_settings()
     store = _store()
     with recording_failure(store, repo_id):
-        git_dir = ensure_mirror(store.get_repository(repo_id), settings, fetch=False)
+        git_dir = mirror_with(store.get_repository(repo_id), settings, shas)
         return ingest_commits(store, repo_id, git_dir, shas, batch_size=settings.batch_size)
 
 

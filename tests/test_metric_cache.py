@@ -158,7 +158,7 @@ def test_cli_show_and_compute(make_repo, tmp_path, db_url) -> None:
     assert csv.stdout == "period,value\n2024-01,3\n"
 
     again = _cli(home, db_url, "compute")
-    assert again.returncode == 0 and "0 computed" in again.stderr
+    assert again.returncode == 0 and "metrics cached" in again.stderr
 
     bad = _cli(home, db_url, "show", "repo", "commits", "-p", "period=year")
     assert bad.returncode == 1

@@ -495,3 +495,22 @@ def test_remote_forms_of_one_repository_share_an_id() -> None:
 def test_refused_targets(target: str) -> None:
     with pytest.raises(RefusedTargetError):
         parse_target(target)
+
+
+def test_a_streamed_git_command_is_killed_at_its_time_limit(make_repo) -> None:
+    """A git command that outlives its time limit is killed, children included."""
+    import time
+
+    from repometer.errors import GitTimeoutError
+    from repometer.git import stream_git
+
+    repo = make_repo()
+    repo.write("a.txt", "a\n")
+    repo.commit("one")
+    started = time.monotonic()
+    with pytest.raises(GitTimeoutError, match=r"git slow was killed after 0.5 s"):
+        # a shell alias: git runs `sleep` as a child of its own, which must die with it
+        with stream_git(["-c", "alias.slow=!sleep 30", "slow"], git_dir=repo.path / ".git",
+                        timeout=0.5) as out:  # fmt: skip
+            assert out.read() == b""
+    assert time.monotonic() - started < 5
