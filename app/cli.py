@@ -27,6 +27,7 @@ from repometer.compute import (
     stale_metrics,
 )
 from app.orchestrate import use_embedded_prefect
+from app.summaries import repository_summary
 from repometer.errors import RepometerError, RepositoriesFailedError
 from repometer.git import resolve_commit
 from repometer.registry import add_repository, git_dir_of
@@ -225,29 +226,10 @@ def _print_headlines(store: Store, record: RepositoryRecord) -> None:
     console.print(f"  see a metric with `repometer show {record.name} METRIC`", highlight=False)
 
 
-def _repository_summary(store: Store, record: RepositoryRecord) -> dict[str, Any]:
-    totals = store.totals(record.id)
-    return {
-        "id": record.id,
-        "name": record.name,
-        "url": record.url,
-        "head": record.head,
-        "ref": record.ref,
-        "status": record.status,
-        "error": record.error,
-        "commits": totals.commits,
-        "merges": totals.merges,
-        "authors": totals.authors,
-        "lines_added": totals.lines_added,
-        "lines_deleted": totals.lines_deleted,
-        "last_ingested": record.last_ingested.isoformat() if record.last_ingested else None,
-    }
-
-
 def _print_repositories(
     store: Store, records: list[RepositoryRecord], output: OutputFormat
 ) -> None:
-    summaries = [_repository_summary(store, r) for r in records]
+    summaries = [repository_summary(store, r) for r in records]
     if output is OutputFormat.json:
         print(json.dumps(summaries, indent=2))
         return

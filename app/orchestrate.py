@@ -198,6 +198,7 @@ def run_flow(
     Raises ``RepositoriesFailedError`` (with every result attached) when some failed.
     """
     export_settings(settings)
+    use_embedded_prefect(settings)  # before Prefect is imported: it reads its settings once
     with ExitStack() as stack:
         with console.status("starting the Prefect API and the workers"):
             if settings.dask_address:

@@ -757,7 +757,13 @@ def test_cli_run_in_embedded_mode_is_quiet_and_a_second_ingest_is_up_to_date(
             capture_output=True, text=True, timeout=240,
         )  # fmt: skip
 
-    run = repometer("run", str(repo.path))
+    with socket.socket() as busy:  # 8787 taken, as by the cluster of another run
+        try:
+            busy.bind(("127.0.0.1", 8787))
+            busy.listen(1)
+        except OSError:
+            pass  # taken already
+        run = repometer("run", str(repo.path))
     output = run.stdout + run.stderr
     assert run.returncode == 0, output
     for noise in _NOISE:

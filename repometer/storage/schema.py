@@ -34,7 +34,7 @@ repositories = sa.Table(
     sa.Column("head", sa.String),
     sa.Column("generation", sa.BigInteger, nullable=False),
     sa.Column("status", sa.String, nullable=False),
-    sa.Column("error", sa.Text),
+    sa.Column("error", sa.Text, **_LARGE_TEXT),
     sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("ingest_started_at", sa.DateTime(timezone=True)),
     sa.Column("last_ingested", sa.DateTime(timezone=True)),
@@ -101,11 +101,27 @@ metric_results = sa.Table(
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("parameters", sa.String, primary_key=True),  # canonical JSON of all parameters
     sa.Column("status", sa.String, nullable=False),  # "ok" or "failed"
-    sa.Column("error", sa.Text),
+    sa.Column("error", sa.Text, **_LARGE_TEXT),
     sa.Column("head", sa.String),  # the ingested head and generation it was computed from
     sa.Column("generation", sa.BigInteger, nullable=False),
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("seconds", sa.Double, nullable=False),
     sa.Column("rows", sa.Text, **_LARGE_TEXT),  # JSON list of row objects
     **_CLUSTERED_BY_REPOSITORY,
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("repo_id", sa.String, nullable=False),
+    sa.Column("kind", sa.String, nullable=False),  # "analyze" or "compute"
+    sa.Column("metrics", sa.Text),  # JSON list of metric names, or null for all
+    sa.Column("status", sa.String, nullable=False),  # scheduled, running, completed, failed
+    sa.Column("error", sa.Text, **_LARGE_TEXT),
+    sa.Column("prefect_flow_run_id", sa.String),  # set when a Prefect deployment runs it
+    sa.Column("pid", sa.Integer),  # of the local background process otherwise
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    crate_clustered_by="id",
 )

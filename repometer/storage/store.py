@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from repometer.errors import StorageError, UnknownRepositoryError
 from repometer.storage import schema
 from repometer.storage.backends import Backend
-from repometer.storage.schema import commits, file_changes, metric_results, repositories
+from repometer.storage.schema import commits, file_changes, metric_results, repositories, runs
 
 #: Keeps IN (...) lists and bulk requests well inside every backend's limits.
 _CHUNK = 500
@@ -57,6 +57,26 @@ class ResultRecord:
     computed_at: datetime
     seconds: float
     rows: list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A flow run started on a user's behalf (by the API or the dashboard)."""
+
+    id: str
+    repo_id: str
+    kind: str
+    metrics: list[str] | None
+    status: str
+    error: str | None
+    prefect_flow_run_id: str | None
+    pid: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed")
 
 
 @dataclass(frozen=True)
@@ -446,3 +466,31 @@ class Store:
         return [
             ResultRecord(**_utc(dict(row._mapping), "computed_at"), rows=None) for row in rows
         ]
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def _run_record(self, row: sa.Row) -> RunRecord:
+        values = _utc(dict(row._mapping), "created_at", "updated_at")
+        values["metrics"] = json.loads(values["metrics"]) if values["metrics"] else None
+        return RunRecord(**values)
+
+    def put_run(self, run: RunRecord) -> None:
+        row = {**run.__dict__, "metrics": json.dumps(run.metrics) if run.metrics else None}
+        with self._write() as conn:
+            conn.execute(self.backend.upsert(runs, ["id"]), [row])
+        self._refresh(runs)
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).one_or_none()
+        return self._run_record(row) if row is not None else None
+
+    def active_runs(self, repo_id: str) -> list[RunRecord]:
+        """Runs of a repository not finished yet, newest first."""
+        query = (
+            sa.select(runs)
+            .where(runs.c.repo_id == repo_id, runs.c.status.in_(["scheduled", "running"]))
+            .order_by(runs.c.created_at.desc())
+        )
+        with self._read() as conn:
+            return [self._run_record(row) for row in conn.execute(query).all()]
