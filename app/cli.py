@@ -386,6 +386,39 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the REST API (OpenAPI document at /docs)."""
+    import uvicorn
+
+    from app.orchestrate import export_settings
+
+    export_settings(state.settings)
+    uvicorn.run("app.api:create_app", factory=True, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def dashboard(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
+) -> None:
+    """Serve the Streamlit dashboard."""
+    import subprocess
+
+    from app.orchestrate import export_settings
+
+    export_settings(state.settings)
+    script = Path(__file__).with_name("dashboard") / "main.py"
+    command = [sys.executable, "-m", "streamlit", "run", str(script),
+               "--server.address", host, "--server.port", str(port),
+               "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    err_console.print(f"dashboard on http://{host}:{port}")
+    raise typer.Exit(subprocess.call(command))
+
+
 def main() -> None:
     """Entry point: run the CLI, turning repometer's errors into one line on stderr."""
     try:

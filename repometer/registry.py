@@ -63,11 +63,18 @@ def ensure_mirror(record: RepositoryRecord, settings: Settings, *, fetch: bool =
 
 
 def add_repository(
-    store: Store, settings: Settings, target: str | Target, *, ref: str = "HEAD"
+    store: Store,
+    settings: Settings,
+    target: str | Target,
+    *,
+    ref: str = "HEAD",
+    clone: bool = True,
 ) -> tuple[RepositoryRecord, bool]:
     """Register ``target`` (cloning a remote one); return the record and whether it is new.
 
-    Registering a known repository again changes nothing.
+    Registering a known repository again changes nothing. With ``clone=False`` a remote
+    repository is registered at once and mirrored by its first ingestion (for front-ends
+    that must answer quickly); its URL is still validated.
     """
     resolved = parse_target(target) if isinstance(target, str) else target
     existing = store.find_repository(resolved.id)
@@ -75,12 +82,13 @@ def add_repository(
         return existing, False
     if resolved.is_remote:
         git_dir = mirror_dir(settings, resolved.id)
-        if not git_dir.exists():
+        if clone and not git_dir.exists():
             git.clone_mirror(resolved.url, git_dir, **_git_limits(settings))
     else:
         assert resolved.local_git_dir is not None
         git_dir = resolved.local_git_dir
-    git.resolve_commit(git_dir, ref)  # an unknown --ref is refused before anything is stored
+    if git_dir.exists():
+        git.resolve_commit(git_dir, ref)  # an unknown --ref is refused before anything is stored
     return store.add_repository(
         id=resolved.id,
         name=resolved.name,
