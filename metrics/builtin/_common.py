@@ -35,6 +35,16 @@ def exact(value: Any) -> Fraction:
     return Fraction(str(value))
 
 
+def flagged_per_period(ctx, period: Period, flag: str) -> pd.DataFrame:
+    """Per period: commits with the boolean column ``flag`` set (``flagged``), all commits
+    (``commits``) and the share."""
+    column = period_column(period)
+    df = ctx.commits([column, flag])
+    grouped = df.groupby(column, dropna=False)[flag].agg(flagged="sum", commits="count")
+    grouped["share"] = grouped["flagged"] / grouped["commits"]
+    return grouped.reset_index().rename(columns={column: "period"})
+
+
 def smallest_group_reaching(counts: pd.Series, share: float) -> tuple[int, list[str]]:
     """How many of the largest entries it takes to reach ``share`` of the total, and which.
 

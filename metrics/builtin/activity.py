@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from metrics.api import Period, Shape, metric
-from metrics.builtin._common import period_column, series
+from metrics.builtin._common import flagged_per_period, period_column, series
 
 
 @metric(version=1, unit="commits", shape=Shape.SERIES)
@@ -32,11 +32,8 @@ def lines_changed(
 @metric(version=1, unit="commits", shape=Shape.SERIES)
 def merges(ctx, *, period: Period = "month") -> list[dict[str, Any]]:
     """Merge commits per period, with their share of all commits."""
-    column = period_column(period)
-    df = ctx.commits([column, "is_merge"])
-    grouped = df.groupby(column, dropna=False)["is_merge"].agg(["sum", "count"]).reset_index()
-    grouped["share"] = grouped["sum"] / grouped["count"]
-    return series(grouped, column, value="sum", commits="count", share="share")
+    grouped = flagged_per_period(ctx, period, "is_merge")
+    return series(grouped, "period", value="flagged", commits="commits", share="share")
 
 
 _SIZE_BUCKETS = ((0, 0), (1, 9), (10, 49), (50, 199), (200, 999), (1000, None))

@@ -14,7 +14,13 @@ from typing import Any
 import pandas as pd
 
 from metrics.api import ParameterError, Period, Shape, metric
-from metrics.builtin._common import exact, period_column, series, smallest_group_reaching
+from metrics.builtin._common import (
+    exact,
+    flagged_per_period,
+    period_column,
+    series,
+    smallest_group_reaching,
+)
 from metrics.identity import is_bot
 
 _AUTHOR_COLUMNS = ["mailmap_email", "mailmap_name", "author_day"]
@@ -129,11 +135,8 @@ def contributor_absence_factor(
 @metric(version=1, unit="share", shape=Shape.SERIES)
 def bot_activity(ctx, *, period: Period = "month") -> list[dict[str, Any]]:
     """Bot Activity: commits by automation accounts per period, and their share."""
-    column = period_column(period)
-    df = ctx.commits([column, "is_bot"])
-    grouped = df.groupby(column, dropna=False)["is_bot"].agg(["sum", "count"]).reset_index()
-    grouped["share"] = grouped["sum"] / grouped["count"]
-    return series(grouped, column, value="share", bot_commits="sum", commits="count")
+    grouped = flagged_per_period(ctx, period, "is_bot")
+    return series(grouped, "period", value="share", bot_commits="flagged", commits="commits")
 
 
 _TRAILER = re.compile(
