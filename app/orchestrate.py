@@ -61,6 +61,18 @@ def use_embedded_prefect(settings: Settings) -> bool:
     return True
 
 
+def _die_with_parent() -> None:
+    """In the server's process: ask Linux to end it when its parent dies, even by SIGKILL
+    (a killed run must not leave a server behind)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: the server is stopped on every exit but SIGKILL
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -93,7 +105,7 @@ class EmbeddedPrefectServer:
                  "--port", str(port), "--log-level", "error", "--lifespan", "on"],
                 env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                      "PREFECT__SERVER_FINAL": "1"},
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=_die_with_parent,
             )  # fmt: skip
 
     def wait_ready(self, timeout: float = 120.0) -> str:

@@ -23,10 +23,12 @@ _MIN_CHUNK = 250
 
 
 def split(shas: list[str], workers: int) -> list[list[str]]:
-    """Strided chunks: chunk i takes every n-th commit, so that old (small) and new (large)
-    commits are spread evenly over the workers."""
+    """Contiguous runs of commits: consecutive commits share most of their trees and blobs,
+    which git's caches reuse (strided chunks measured 1.9x slower on git/git). Many more
+    chunks than workers keep every worker busy to the end."""
     n = max(1, min(math.ceil(len(shas) / _MIN_CHUNK), workers * 8))
-    return [shas[i::n] for i in range(n) if shas[i::n]]
+    size = math.ceil(len(shas) / n) if shas else 0
+    return [shas[i : i + size] for i in range(0, len(shas), size)] if shas else []
 
 
 def _message(exc: BaseException) -> str:

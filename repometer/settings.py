@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     dask_address: str | None = None
     """A running ``dask scheduler`` (``tcp://host:8786``); a LocalCluster per run when unset."""
 
+    allow_local_paths: bool = False
+    """Whether the REST API accepts local paths as repositories (remote URLs only when false)."""
+
+    api_token: str | None = None
+    """When set, the REST API's write endpoints require ``Authorization: Bearer <token>``."""
+
     @property
     def mirrors_dir(self) -> Path:
         return self.home / "mirrors"

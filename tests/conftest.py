@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,10 @@ CRATEDB_URL = os.environ.get("REPOMETER_TEST_CRATEDB_URL")
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("CI") and not POSTGRES_URL:
         raise pytest.UsageError("CI must run the PostgreSQL suite: set REPOMETER_TEST_POSTGRES_URL")
+    # One Prefect database for every embedded Prefect server the tests start (CLI runs in
+    # subprocesses inherit it): its migrations then run once, not once per test.
+    if not os.environ.get("PREFECT_API_URL") and "PREFECT_HOME" not in os.environ:
+        os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="repometer-tests-prefect-")
 
 
 def git_env(home: Path | None = None) -> dict[str, str]:

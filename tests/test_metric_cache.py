@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -131,7 +132,8 @@ def test_a_failing_metric_is_recorded_and_the_others_complete(
 def _cli(home: Path, db_url: str, *args: str, env: dict | None = None):
     return subprocess.run(
         [*CLI, "--home", str(home), "--db", db_url, *args],
-        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **(env or {})},
+        capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "PREFECT_HOME": os.environ["PREFECT_HOME"], **(env or {})},
     )  # fmt: skip
 
 

@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: ``repometer dashboard`` serves ``main.py``."""

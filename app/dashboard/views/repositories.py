@@ -1,0 +1,110 @@
+"""Repositories: every registered repository with its state, and a form to add one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import streamlit as st
+
+from app.dashboard import data, widgets
+
+
+def _ago(iso: str | None) -> str:
+    if not iso:
+        return "never"
+    seconds = (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return "just now"
+
+
+def _status(record, summary, run) -> str:
+    if run is not None:
+        doing = "ingesting" if record.status in ("new", "ingesting") else "computing"
+        return f"⏳ {doing}" if run.status == "running" else "⏳ scheduled"
+    if record.status == "failed":
+        return "❌ failed"
+    if not data.is_ingested(record):
+        return "⚪ not ingested"
+    if summary["fresh"] < summary["metrics"]:
+        return f"🟡 {summary['metrics'] - summary['fresh']} results stale"
+    return "✅ up to date"
+
+
+st.title("Repositories")
+records = data.repositories()
+active = {}
+if not records:
+    st.info("No repository is registered yet: add one below.")
+else:
+    rows = []
+    for record in records:
+        summary = data.overview(record)
+        run = data.active_run(record)
+        if run is not None:
+            active[record.id] = (record, run)
+        rows.append({
+            "repository": record.name,
+            "status": _status(record, summary, run),
+            "head": (record.head or "")[:10],
+            "commits": summary["commits"],
+            "authors": summary["authors"],
+            "lines +/-": f"+{summary['lines_added']:,} / -{summary['lines_deleted']:,}",
+            "last ingest": _ago(summary["last_ingested"]),
+            "fresh results": summary["fresh"] / summary["metrics"] if summary["metrics"] else 0.0,
+            "url": record.url,
+            "problem": record.error or (
+                f"metrics failed: {', '.join(summary['failed_metrics'])}" if summary["failed_metrics"] else ""
+            ),
+        })  # fmt: skip
+    st.dataframe(
+        pd.DataFrame(rows), hide_index=True, width="stretch",
+        column_config={
+            "commits": st.column_config.NumberColumn(format="localized"),
+            "authors": st.column_config.NumberColumn(format="localized"),
+            "fresh results": st.column_config.ProgressColumn(
+                help="share of the metric catalogue (default parameters) up to date with the "
+                "ingested history", format="percent", min_value=0.0, max_value=1.0),
+        },
+    )  # fmt: skip
+    for record in records:
+        if record.status == "failed":
+            st.error(f"**{record.name}** failed: {record.error}")
+    for record, run in active.values():
+        widgets.show_run(run, title=f"{record.name}: ")
+    cols = st.columns(min(4, len(records)))
+    for i, record in enumerate(records):
+        with cols[i % len(cols)]:
+            st.page_link("views/repository.py", label=f"Open {record.name}",
+                         icon=":material/monitoring:", query_params={"repo": record.name})  # fmt: skip
+
+st.subheader("Add a repository")
+allow_local = data.settings().allow_local_paths
+with st.form("add_repository"):
+    target = st.text_input(
+        "Repository URL or local path" if allow_local else "Repository URL",
+        key="add_target",
+        placeholder="https://github.com/owner/name",
+        help="https://, ssh://, git:// or git@host:owner/name"
+        + ("; or a path on this machine" if allow_local else
+           " (local paths are disabled: REPOMETER_ALLOW_LOCAL_PATHS)"),
+    )  # fmt: skip
+    ref = st.text_input("Ref", value="HEAD", key="add_ref", help="branch, tag or HEAD")
+    submitted = st.form_submit_button("Add and analyse", type="primary")
+if submitted:
+    try:
+        record, new, run = data.register(target, ref)
+    except data.RefusedError as exc:
+        st.error(str(exc), icon=":material/block:")
+    else:
+        st.session_state["followed_run"] = (record.name, run.id)
+        verb = "Added" if new else "Already registered:"
+        st.success(f"{verb} {record.name}; analysing it (run {run.id[:8]}).")
+followed = st.session_state.get("followed_run")
+if followed is not None and all(followed[1] != run.id for _, run in active.values()):
+    name, run_id = followed
+    run = data.follow(run_id)
+    if run is not None:
+        widgets.show_run(run, title=f"{name}: ")
