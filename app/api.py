@@ -31,6 +31,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app import runs as runs_module
 from app.summaries import repository_summary
@@ -58,7 +59,9 @@ StartRun = Callable[..., RunRecord]
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _REF_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._/-]*$"
-_DATE_PATTERN = r"^(\d{4}-\d{2}-\d{2})?$"
+#: since/until: a calendar date or empty (checked by the endpoint, with the metric's other
+#: parameters, so that every parameter error has the same shape)
+_DATE_SCHEMA = {"anyOf": [{"format": "date"}, {"maxLength": 0}]}
 _INT64 = (-(2**63), 2**63 - 1)
 _MAX_KEY = 1024  # longest repository key looked up (ids are 16 characters)
 _MAX_VALUE = 4096  # longest parameter value
@@ -331,6 +334,15 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is Match.PARTIAL:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> Response:
@@ -341,9 +353,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error_response(422, "invalid_request", _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:  # FastAPI: a body that is not even text ("error parsing")
+            return _error_response(422, "invalid_request", f"invalid request: {exc.detail}")
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return _error_response(exc.status_code, code, str(exc.detail), exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names only the first route's methods
+            headers["Allow"] = ", ".join(_allowed_methods(app, request))
+        return _error_response(exc.status_code, code, str(exc.detail), headers)
 
     @app.exception_handler(StorageError)
     async def storage_error(_request: Request, exc: StorageError) -> Response:
@@ -410,7 +427,7 @@ def _quality(ranges: list[tuple[str, str, float]], kind: str, subtype: str) -> f
 def wants_csv(request: Request) -> bool:
     """True when the Accept header prefers text/csv to application/json (ties: JSON)."""
     accept = request.headers.get("accept")
-    if not accept or "csv" not in accept.lower():
+    if not accept or "text/" not in accept.lower():
         return False
     ranges = list(_media_ranges(accept))
     return _quality(ranges, "text", "csv") > _quality(ranges, "application", "json")
@@ -731,7 +748,9 @@ def create_app(
         response_model=MetricOut,
         responses=_errors(404),
     )
-    def get_metric(name: str = Path(description="Metric name.")) -> Any:
+    def get_metric(
+        name: str = Path(description="Metric name.", json_schema_extra={"enum": metric_names}),
+    ) -> Any:
         return api.metric(name).describe()
 
     @app.get(
@@ -760,13 +779,13 @@ def create_app(
         request: Request,
         repo_id: str = Path(description="Repository id."),
         name: str = Path(description="Metric name.", json_schema_extra={"enum": metric_names}),
-        since: str | None = Query(
-            None, pattern=_DATE_PATTERN, description="First author day (UTC), inclusive.",
-            json_schema_extra={"format": "date"}, examples=["2024-01-01"],
+        since: str = Query(
+            "", description="First author day (UTC), inclusive; empty: no limit.",
+            json_schema_extra=_DATE_SCHEMA, examples=["2024-01-01"],
         ),
-        until: str | None = Query(
-            None, pattern=_DATE_PATTERN, description="Last author day (UTC), inclusive.",
-            json_schema_extra={"format": "date"}, examples=["2024-12-31"],
+        until: str = Query(
+            "", description="Last author day (UTC), inclusive; empty: no limit.",
+            json_schema_extra=_DATE_SCHEMA, examples=["2024-12-31"],
         ),
     ) -> Any:
         record = api.repository(repo_id)

@@ -9,7 +9,7 @@ from pathlib import Path
 import filelock
 
 from repometer import git
-from repometer.errors import RepositoryBusyError
+from repometer.errors import NotAGitRepositoryError, RepositoryBusyError
 from repometer.settings import Settings
 from repometer.storage import RepositoryRecord, Store
 from repometer.targets import Target, parse_target
@@ -53,6 +53,8 @@ def ensure_mirror(record: RepositoryRecord, settings: Settings, *, fetch: bool =
     """Clone a remote repository's mirror if this machine lacks it, else fetch (if asked)."""
     git_dir = git_dir_of(record, settings)
     if not record.is_remote:
+        if not git_dir.is_dir():
+            raise NotAGitRepositoryError(f"not a git repository any more: {record.url} is gone")
         return git_dir
     with repository_lock(settings, f"{record.id}.mirror"):
         if not git_dir.exists():

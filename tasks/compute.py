@@ -9,23 +9,39 @@ from typing import Any
 from prefect import task
 
 from repometer.compute import compute_repository, registry_for
+from repometer.context import FanOut, apply_batch
 from repometer.settings import get_settings
 from repometer.storage import shared_store
 from tasks.mirror import mirror_with
 from tasks.retry import TRANSIENT_RETRIES
 
 
-def dask_fan_out(
-    apply: Callable[..., list[Any]], git_dir: str, fn: Callable[..., Any], batches: list
-) -> list[list[Any]]:
-    """Spread per-file batches over the whole Dask cluster this task runs on."""
-    from distributed import worker_client
+def _apply_on_this_worker(
+    repo_id: str, head: str, fn: Callable[..., Any], batch: list[tuple[str, str]]
+) -> list[Any]:
+    """``apply_batch`` on whichever worker got the batch, with that worker's own mirror
+    (workers on other machines do not share the calling worker's paths)."""
+    settings = get_settings()
+    record = shared_store(settings.database_url).get_repository(repo_id)
+    return apply_batch(str(mirror_with(record, settings, [head])), fn, batch)
 
-    with worker_client() as client:
-        futures = client.map(
-            apply, [git_dir] * len(batches), [fn] * len(batches), batches, pure=False
-        )
-        return client.gather(futures)
+
+def dask_fan_out(repo_id: str, head: str) -> FanOut:
+    """Spread per-file batches of one repository over the whole Dask cluster."""
+
+    def fan_out(
+        apply: Callable[..., list[Any]], git_dir: str, fn: Callable[..., Any], batches: list
+    ) -> list[list[Any]]:
+        from distributed import worker_client
+
+        n = len(batches)
+        with worker_client() as client:
+            futures = client.map(
+                _apply_on_this_worker, [repo_id] * n, [head] * n, [fn] * n, batches, pure=False
+            )
+            return client.gather(futures)
+
+    return fan_out
 
 
 def _inside_dask_worker() -> bool:
@@ -54,6 +70,7 @@ def compute(repo_id: str, metric_names: list[str], force: bool = False) -> list[
         settings,
         [registry.get(name) for name in metric_names],
         force=force,
-        fan_out=dask_fan_out if _inside_dask_worker() else None,
+        fan_out=dask_fan_out(repo_id, record.head) if _inside_dask_worker() and record.head
+        else None,
     )
     return [asdict(o) for o in outcomes]

@@ -229,6 +229,12 @@ def ensure_run(record: RepositoryRecord, stale: list[str]) -> RunRecord | None:
     return run
 
 
+def started_run(record: RepositoryRecord) -> RunRecord | None:
+    """The run this session started for ``record``'s current history, if any."""
+    previous = _started().get(f"{record.id}:{record.generation}")
+    return follow(previous) if previous is not None else None
+
+
 def restart_run(record: RepositoryRecord, stale: list[str]) -> RunRecord:
     _started().pop(f"{record.id}:{record.generation}", None)
     run = ensure_run(record, stale)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import streamlit as st
@@ -19,6 +19,17 @@ POLL_SECONDS = 2.0
 #: a run panel stops refreshing itself after this long (the page still shows the last state)
 FOLLOW_SECONDS = 3600.0
 PERIODS = ["day", "week", "month"]
+
+
+def ago(iso: str | None) -> str:
+    """An ISO timestamp as "3 h ago" ("never" for None)."""
+    if not iso:
+        return "never"
+    seconds = (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return "just now"
 
 
 def repository_selector(label: str = "Repository", key: str = "repo") -> RepositoryRecord | None:
@@ -36,7 +47,7 @@ def repository_selector(label: str = "Repository", key: str = "repo") -> Reposit
         st.session_state[f"{key}_from_url"] = wanted
     if st.session_state[key] not in names:
         st.session_state[key] = names[0]
-    name = st.selectbox(label, names, key=key)
+    name = st.columns([2, 3])[0].selectbox(label, names, key=key)
     st.query_params["repo"] = name
     st.session_state[f"{key}_from_url"] = name
     return next(r for r in records if r.name == name)
@@ -46,7 +57,7 @@ def default_period(span: tuple[date, date] | None) -> str:
     if span is None:
         return "week"
     days = (span[1] - span[0]).days
-    return "day" if days <= 45 else "week" if days <= 730 else "month"
+    return "day" if days <= 31 else "week" if days <= 180 else "month"
 
 
 def history_filters(record: RepositoryRecord | None, *, period: bool = True) -> dict[str, Any]:
@@ -153,30 +164,39 @@ def framed(loaded: data.Loaded, draw: Callable[[data.Loaded], None], *, title: s
     metric_caption(loaded)
 
 
-def stale_notice(record: RepositoryRecord, loaded: list[data.Loaded]) -> bool:
-    """When results are missing or stale (or the history is not ingested): a notice, a run
-    started for them (or joined), and its state. True when such a notice was shown."""
+def stale_notice(record: RepositoryRecord, loaded: list[data.Loaded], *, auto: bool = True) -> bool:
+    """When results are missing or stale (or the history is not ingested): a notice, the run
+    that computes them (started at once with ``auto``, else by a button) and its state.
+    True when such a notice was shown."""
     missing = [entry for entry in loaded if entry.needs_run]
     if data.is_ingested(record) and not missing:
         return False
+    run = data.active_run(record) or (data.ensure_run(record, _stale(record, missing)) if auto
+                                       else data.started_run(record))  # fmt: skip
+    doing = "computing" if run is not None else "not computing"
     if not data.is_ingested(record):
         if record.status == "failed":
             st.error(f"{record.name} could not be ingested: {record.error}")
-        st.warning(f"{record.name} has not been ingested yet: computing (ingest, then every "
+        st.warning(f"{record.name} has not been ingested yet ({doing}: ingest, then every "
                    "metric). Charts appear when the run finishes.", icon=":material/hourglass_top:")  # fmt: skip
     else:
         cached = sum(1 for entry in missing if entry.rows is not None)
-        st.warning(f"{len(missing)} result(s) are missing or stale for the current history: "
-                   f"showing what is cached ({cached} stale) and computing them now.",
+        st.warning(f"{len(missing)} result(s) of {record.name} are missing or stale for the current "
+                   f"history: showing what is cached ({cached} stale), {doing} them.",
                    icon=":material/hourglass_top:")  # fmt: skip
-    stale = data.overview(record)["stale"] or sorted({entry.name for entry in missing})
-    run = data.ensure_run(record, stale)
     if run is not None:
         show_run(run)
-        if run.finished and st.button("Compute again", key=f"retry_{record.id}"):
-            data.restart_run(record, stale)
-            st.rerun()
+    if (run is None or run.finished) and st.button(
+        "Compute now" if run is None else "Compute again", key=f"compute_{record.id}"
+    ):
+        data.restart_run(record, _stale(record, missing))
+        st.rerun()
     return True
+
+
+def _stale(record: RepositoryRecord, missing: list[data.Loaded]) -> list[str]:
+    """What a compute run should do: every stale default result (the ones shown included)."""
+    return data.overview(record)["stale"] or sorted({entry.name for entry in missing})
 
 
 def metric_table(rows: list[dict[str, Any]]) -> None:

@@ -17,7 +17,8 @@ if not records:
 catalogue = {m.name: m for m in data.registry()}
 names = [r.name for r in records]
 left, right = st.columns([2, 1])
-chosen = left.multiselect("Repositories", names, default=names[:5], key="compare_repos")
+ingested = [r.name for r in records if data.is_ingested(r)] or names
+chosen = left.multiselect("Repositories", names, default=ingested[:5], key="compare_repos")
 metric_name = right.selectbox(
     "Metric", list(catalogue), index=list(catalogue).index("commits") if "commits" in catalogue else 0,
     key="compare_metric", format_func=lambda n: f"{n} ({catalogue[n].unit})",
@@ -34,8 +35,8 @@ results = {r.name: data.load(r, m.name, data.applicable(m, wanted)) for r in sel
 for record in selected:
     entry = results[record.name]
     if entry.needs_run or not data.is_ingested(record):
-        with st.expander(f"{record.name}: results missing or stale (computing)", expanded=True):
-            widgets.stale_notice(record, [entry])
+        with st.expander(f"{record.name}: results missing or stale", expanded=True):
+            widgets.stale_notice(record, [entry], auto=False)
     elif entry.error:
         st.error(f"{record.name}: {entry.error}")
 

@@ -27,7 +27,7 @@ st.dataframe(
          "plugin": d["plugin"] or ""}
         for d in (m.describe() for m in catalogue)
     ]),
-    hide_index=True, width="stretch",
+    hide_index=True, width="stretch", height=35 * (len(catalogue) + 1) + 3,
     column_config={"description": st.column_config.TextColumn(width="large"),
                    "parameters": st.column_config.TextColumn(width="large")},
 )  # fmt: skip
@@ -39,6 +39,7 @@ if record is None:
     st.stop()
 names = [m.name for m in catalogue]
 name = st.selectbox("Metric", names, key="metrics_metric",
+                    index=names.index("commits") if "commits" in names else 0,
                     format_func=lambda n: f"{n} ({data.metric(n).unit})")  # fmt: skip
 m: Metric = data.metric(name)
 
@@ -70,7 +71,7 @@ st.caption(f"{m.description} · unit: {m.unit} · shape: {m.shape} · parameters
 
 entry = data.load(record, m.name, params)
 if entry.needs_run or not data.is_ingested(record):
-    widgets.stale_notice(record, [entry])
+    widgets.stale_notice(record, [entry], auto=False)
 if entry.error:
     st.error(f"{m.name}: {entry.error}")
 elif entry.rows is None:

@@ -2,35 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pandas as pd
 import streamlit as st
 
 from app.dashboard import data, widgets
 
 
-def _ago(iso: str | None) -> str:
-    if not iso:
-        return "never"
-    seconds = (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds()
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)} {unit} ago"
-    return "just now"
-
-
 def _status(record, summary, run) -> str:
     if run is not None:
         doing = "ingesting" if record.status in ("new", "ingesting") else "computing"
-        return f"⏳ {doing}" if run.status == "running" else "⏳ scheduled"
+        return doing if run.status == "running" else f"{doing} (scheduled)"
     if record.status == "failed":
-        return "❌ failed"
+        return "failed"
     if not data.is_ingested(record):
-        return "⚪ not ingested"
+        return "not ingested"
     if summary["fresh"] < summary["metrics"]:
-        return f"🟡 {summary['metrics'] - summary['fresh']} results stale"
-    return "✅ up to date"
+        return f"{summary['metrics'] - summary['fresh']} results stale"
+    return "up to date"
+
+
+_COLORS = {"up to date": "#1a7f37", "failed": "#cf222e", "not ingested": "#6e7781"}
+
+
+def _color(status: str) -> str:
+    color = _COLORS.get(status, "#9a6700")
+    return f"color: {color}; font-weight: 600"
 
 
 st.title("Repositories")
@@ -52,7 +48,7 @@ else:
             "commits": summary["commits"],
             "authors": summary["authors"],
             "lines +/-": f"+{summary['lines_added']:,} / -{summary['lines_deleted']:,}",
-            "last ingest": _ago(summary["last_ingested"]),
+            "last ingest": widgets.ago(summary["last_ingested"]),
             "fresh results": summary["fresh"] / summary["metrics"] if summary["metrics"] else 0.0,
             "url": record.url,
             "problem": record.error or (
@@ -60,7 +56,7 @@ else:
             ),
         })  # fmt: skip
     st.dataframe(
-        pd.DataFrame(rows), hide_index=True, width="stretch",
+        pd.DataFrame(rows).style.map(_color, subset=["status"]), hide_index=True, width="stretch",
         column_config={
             "commits": st.column_config.NumberColumn(format="localized"),
             "authors": st.column_config.NumberColumn(format="localized"),

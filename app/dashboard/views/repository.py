@@ -21,7 +21,8 @@ top = st.columns(5)
 top[0].metric("Commits", f"{summary['commits']:,}")
 top[1].metric("Authors", f"{summary['authors']:,}")
 top[2].metric("Lines added / deleted", f"+{summary['lines_added']:,} / -{summary['lines_deleted']:,}")
-top[3].metric("Last ingest", (summary["last_ingested"] or "never")[:16].replace("T", " "))
+top[3].metric("Last ingest", widgets.ago(summary["last_ingested"]),
+              help=summary["last_ingested"] or "not ingested yet")
 top[4].metric("Fresh results", f"{summary['fresh']} / {summary['metrics']}")
 notice = st.container()
 

@@ -1,0 +1,228 @@
+"""Benchmark: cached metric results read through the REST API under concurrent load.
+
+Usage: python bench/api.py PATH_TO_REPOSITORY [--requests 5000] [--concurrency 50]
+       [--rounds 3] [--metric commits] [--max-seconds 60]
+
+Ingests the repository into a fresh SQLite store under a temporary REPOMETER_HOME and caches
+a few metrics (not timed), then, for each round, starts ``repometer api`` on a free loopback
+port, warms it up, and sends ``--requests`` GETs of the cached result
+(``/repositories/{id}/metrics/{metric}``) over ``--concurrency`` connections (an
+``httpx.AsyncClient`` in this process, on the same machine: its CPU counts against the
+server's). Prints p50/p99 latency, requests per second and the server's peak RSS per round,
+then the medians of the rounds. Target: p99 < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from repometer.compute import get_or_compute, registry_for
+from repometer.ingest import ingest_repository
+from repometer.registry import add_repository
+from repometer.settings import Settings
+from repometer.storage import open_store
+
+CACHED = ("commits", "contributors", "lines_changed", "merges", "hotspots")
+
+_SCRIPT = Path(sys.executable).with_name("repometer")
+REPOMETER = (
+    [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-c", "from app.cli import main; main()"]
+)
+
+
+@dataclass
+class Round:
+    p50_ms: float
+    p99_ms: float
+    rps: float
+    peak_rss_mib: float
+    requests: int
+    errors: int
+
+
+def prepare(repository: Path, home: Path, metric: str) -> tuple[str, str, int]:
+    """Ingest and cache (not timed); returns the repository id, its name and commit count."""
+    settings = Settings(home=home)
+    store = open_store(settings.database_url)
+    record, _ = add_repository(store, settings, str(repository.resolve()))
+    started = time.perf_counter()
+    ingest_repository(store, record, settings)
+    record = store.get_repository(record.id)
+    commits = store.totals(record.id).commits
+    print(f"{record.name}: {commits:,} commits ingested in {time.perf_counter() - started:.1f} s",
+          flush=True)  # fmt: skip
+    registry = registry_for(settings)
+    for name in dict.fromkeys((metric, *CACHED)):
+        result, _ = get_or_compute(store, record, settings, registry.get(name))
+        if result.status != "ok":
+            raise SystemExit(f"{name} failed: {result.error}")
+    store.engine.dispose()
+    return record.id, record.name, commits
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPOMETER_")}
+    server = subprocess.Popen(
+        [*REPOMETER, "--home", str(home), "api", "--port", str(port)],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"repometer api exited: {server.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"{base}/metrics", timeout=2).status_code == 200:
+                return server, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    stop_server(server)
+    raise SystemExit("repometer api did not start within 120 s")
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident set (VmHWM) so far."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    try:
+        import psutil
+
+        return psutil.Process(pid).memory_info().rss / 2**20  # current, not peak
+    except Exception:
+        return float("nan")
+
+
+async def load(url: str, requests: int, concurrency: int, max_seconds: float) -> tuple[
+    list[float], int, float
+]:  # fmt: skip
+    """``requests`` GETs over ``concurrency`` connections (stopping at ``max_seconds``)."""
+    latencies: list[float] = []
+    errors = 0
+    remaining = requests
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        started = time.perf_counter()
+        deadline = started + max_seconds
+
+        async def worker() -> None:
+            nonlocal remaining, errors
+            while remaining > 0 and time.perf_counter() < deadline:
+                remaining -= 1
+                sent = time.perf_counter()
+                try:
+                    response = await client.get(url)
+                    await response.aread()
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append(time.perf_counter() - sent)
+                errors += not ok
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return latencies, errors, elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def one_round(home: Path, path: str, args: argparse.Namespace) -> Round:
+    server, base = start_server(home)
+    try:
+        first = httpx.get(base + path, timeout=30)
+        if first.status_code != 200:
+            raise SystemExit(f"GET {path}: {first.status_code} {first.text[:500]}")
+        if not args.quiet_size:
+            rows = len(first.json()["rows"])
+            print(f"GET {path}: {rows:,} rows, {len(first.content):,} bytes", flush=True)
+            args.quiet_size = True
+        asyncio.run(load(base + path, min(500, args.requests), args.concurrency, 30))  # warm-up
+        latencies, errors, elapsed = asyncio.run(
+            load(base + path, args.requests, args.concurrency, args.max_seconds)
+        )
+        rss = peak_rss_mib(server.pid)
+    finally:
+        stop_server(server)
+    return Round(
+        p50_ms=percentile(latencies, 0.50) * 1000,
+        p99_ms=percentile(latencies, 0.99) * 1000,
+        rps=len(latencies) / elapsed,
+        peak_rss_mib=rss,
+        requests=len(latencies),
+        errors=errors,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("repository", type=Path)
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--metric", default="commits")
+    parser.add_argument("--max-seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    args.quiet_size = False
+
+    home = Path(tempfile.mkdtemp(prefix="repometer-bench-api-"))
+    try:
+        repo_id, name, _ = prepare(args.repository, home, args.metric)
+        path = f"/repositories/{repo_id}/metrics/{args.metric}"
+        rounds = []
+        for number in range(1, args.rounds + 1):
+            result = one_round(home, path, args)
+            rounds.append(result)
+            print(f"round {number}: {result.requests:,} requests, {result.errors} errors, "
+                  f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
+                  f"{result.rps:,.0f} requests/s, server peak RSS {result.peak_rss_mib:,.0f} MiB",
+                  flush=True)  # fmt: skip
+        print(f"medians of {args.rounds} rounds, GET {path} ({name}, {args.metric}), "
+              f"{args.concurrency} connections:")  # fmt: skip
+        p99 = statistics.median(r.p99_ms for r in rounds)
+        print(f"  p50 {statistics.median(r.p50_ms for r in rounds):.1f} ms  p99 {p99:.1f} ms  "
+              f"{statistics.median(r.rps for r in rounds):,.0f} requests/s  "
+              f"server peak RSS {statistics.median(r.peak_rss_mib for r in rounds):,.0f} MiB  "
+              f"(target p99 < 50 ms: {'met' if p99 < 50 else 'NOT met'})")  # fmt: skip
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
