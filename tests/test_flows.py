@@ -480,6 +480,7 @@ def test_refresh_all_completes_the_good_repository_and_reports_the_broken_one(
     assert set(results) == {good_record.id, bad_record.id}
     failed = results[bad_record.id]
     assert failed["error"] and failed["metrics"] is None
+    assert failed["error"] == f"not a git repository any more: {bad.path} is gone"
     assert bad_record.id in str(raised.value) and failed["error"] in str(raised.value)
     stored_bad = flow_env.store.get_repository(bad_record.id)
     assert (stored_bad.status, stored_bad.error, stored_bad.head) == (

@@ -197,8 +197,10 @@ def progress(run: RunRecord) -> tuple[float | None, str]:
     if record.status in ("new", "ingesting") or (run.kind == "analyze" and not is_ingested(record)):
         stored = s.totals(record.id).commits
         total = _reachable(settings().database_url, record.id, record.head)
-        if record.status == "new" or total is None:
-            return None, f"ingesting: fetching the history ({stored:,} commits stored)"
+        if record.status == "new":
+            return None, "starting the workers, then fetching the history"
+        if total is None:
+            return None, f"ingesting: {stored:,} commits stored"
         return min(1.0, stored / total) if total else 1.0, f"ingesting: {stored:,} of {total:,} commits"
     names = run.metrics or [m.name for m in registry()]
     wanted = [metric(n) for n in names if n in registry()]

@@ -12,6 +12,8 @@ def _status(record, summary, run) -> str:
     if run is not None:
         doing = "ingesting" if record.status in ("new", "ingesting") else "computing"
         return doing if run.status == "running" else f"{doing} (scheduled)"
+    if record.status == "ingesting":  # by another front-end or the command line
+        return "ingesting"
     if record.status == "failed":
         return "failed"
     if not data.is_ingested(record):
@@ -95,12 +97,15 @@ if submitted:
     except data.RefusedError as exc:
         st.error(str(exc), icon=":material/block:")
     else:
-        st.session_state["followed_run"] = (record.name, run.id)
         verb = "Added" if new else "Already registered:"
-        st.success(f"{verb} {record.name}; analysing it (run {run.id[:8]}).")
+        st.session_state["followed_run"] = (
+            record.name, run.id, f"{verb} {record.name}; analysing it (run {run.id[:8]})."
+        )
+        st.rerun()  # the table above shows it now
 followed = st.session_state.get("followed_run")
-if followed is not None and all(followed[1] != run.id for _, run in active.values()):
-    name, run_id = followed
+if followed is not None:
+    name, run_id, message = followed
+    st.success(message)
     run = data.follow(run_id)
-    if run is not None:
+    if run is not None and all(run_id != active_run.id for _, active_run in active.values()):
         widgets.show_run(run, title=f"{name}: ")
