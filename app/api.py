@@ -14,6 +14,7 @@ any); with other parameters it is computed during the request, as ``repometer sh
 import csv
 import hmac
 import io
+import json
 import logging
 import math
 import re
@@ -28,6 +29,7 @@ import pydantic_core
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -601,16 +603,73 @@ def _check_value(param: Parameter, value: Any) -> None:
         raise ApiError(422, "invalid_parameter", f"parameter {param.name!r} must be {problem}")
 
 
-def _result_body(record: RepositoryRecord, metric: Metric, params: dict[str, Any],
-                 result: ResultRecord) -> dict[str, Any]:  # fmt: skip
-    return {
+def _rows_json(text: str | None) -> bytes:
+    """Stored rows (JSON text) as response bytes: as they are, unless they hold the NaN or
+    Infinity that Python's json writes and JSON lacks (then re-encoded, as null)."""
+    if text is None:
+        return b"null"
+    data = text.encode()
+    if b"NaN" in data or b"Infinity" in data:
+        return _dumps(json.loads(text))
+    return data
+
+
+def _result_response(
+    record: RepositoryRecord,
+    metric: Metric,
+    params: dict[str, Any],
+    result: ResultRecord,
+    rows_text: str | None,
+) -> Response:
+    """The result as JSON; the rows are spliced in as stored (no parsing, no re-encoding)."""
+    head = _dumps({
         "repository": record.id, "repository_name": record.name, "metric": metric.name,
         "version": metric.version, "parameters": params, "status": result.status,
         "error": result.error,
         "computed_from": {"head": result.head, "generation": result.generation,
                           "computed_at": result.computed_at.isoformat()},
-        "rows": result.rows if result.status == "ok" else None,
-    }  # fmt: skip
+    })  # fmt: skip
+    rows = _rows_json(rows_text) if result.status == "ok" else b"null"
+    return _JSON(b"".join((head[:-1], b',"rows":', rows, b"}")))
+
+
+def _answer(
+    request: Request,
+    record: RepositoryRecord,
+    metric: Metric,
+    params: dict[str, Any],
+    result: ResultRecord,
+    text: str | None,
+) -> Response:
+    if result.status == "ok" and wants_csv(request):
+        return _csv_response(json.loads(text) if text is not None else [])
+    return _result_response(record, metric, params, result, text)
+
+
+def _missing_result(
+    api: _Api,
+    record: RepositoryRecord,
+    metric: Metric,
+    params: dict[str, Any],
+    key: str,
+    result: ResultRecord | None,
+    text: str | None,
+    request: Request,
+) -> Response:
+    """No fresh result: start a run (default parameters, or a repository never ingested:
+    202), or compute it now (other parameters: 200)."""
+    if key == api.default_keys[metric.name] or not _ingested(record):
+        if _ingested(record):
+            run = api.start_run(record, "compute", [metric.name])
+        else:
+            run = api.start_run(record, "analyze")
+        stale = text if result is not None and result.status == "ok" else None
+        body = b"".join((b'{"run":', _dumps(run_out(run)), b',"stale":', _rows_json(stale), b"}"))
+        return _JSON(body, status_code=202, headers={"Location": f"/runs/{run.id}"})
+    with api.computing:
+        computed, _ = get_or_compute(api.store, record, api.settings, metric, params)
+    text = json.dumps(computed.rows) if computed.rows is not None else None
+    return _answer(request, record, metric, params, computed, text)
 
 
 def create_app(
@@ -775,7 +834,7 @@ def create_app(
             **_errors(404, 422),
         },  # fmt: skip
     )
-    def metric_result(
+    async def metric_result(
         request: Request,
         repo_id: str = Path(description="Repository id."),
         name: str = Path(description="Metric name.", json_schema_extra={"enum": metric_names}),
@@ -788,29 +847,19 @@ def create_app(
             json_schema_extra=_DATE_SCHEMA, examples=["2024-12-31"],
         ),
     ) -> Any:
+        # the cached answer is a few quick reads: served on the event loop (no thread hop,
+        # requests answered in arrival order); starting a run or computing goes to a thread
         record = api.repository(repo_id)
         metric = api.metric(name)
         params = api.resolve(metric, request.query_params)
         key = metric.parameters_key(params)
-        result = api.store.get_result(record.id, metric.name, metric.version, key)
+        found = api.store.get_result_text(record.id, metric.name, metric.version, key)
+        result, text = found if found is not None else (None, None)
         if result is None or not is_fresh(result, record):
-            default = key == api.default_keys[metric.name]
-            if default or not _ingested(record):
-                if _ingested(record):
-                    run = api.start_run(record, "compute", [metric.name])
-                else:
-                    run = api.start_run(record, "analyze")
-                stale = result.rows if result is not None and result.status == "ok" else None
-                return _JSON(
-                    {"run": run_out(run), "stale": stale},
-                    status_code=202,
-                    headers={"Location": f"/runs/{run.id}"},
-                )
-            with api.computing:
-                result, _ = get_or_compute(api.store, record, settings, metric, params)
-        if result.status == "ok" and wants_csv(request):
-            return _csv_response(result.rows or [])
-        return _JSON(_result_body(record, metric, params, result))
+            return await run_in_threadpool(
+                _missing_result, api, record, metric, params, key, result, text, request
+            )
+        return _answer(request, record, metric, params, result, text)
 
     # -- runs
 

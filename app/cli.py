@@ -414,7 +414,8 @@ def dashboard(
     script = Path(__file__).with_name("dashboard") / "main.py"
     command = [sys.executable, "-m", "streamlit", "run", str(script),
                "--server.address", host, "--server.port", str(port),
-               "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
+               "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--client.toolbarMode", "viewer"]  # fmt: skip
     err_console.print(f"dashboard on http://{host}:{port}")
     raise typer.Exit(subprocess.call(command))
 

@@ -20,7 +20,13 @@ from app.summaries import repository_summary
 from metrics.api import Metric, ParameterError
 from metrics.registry import Registry
 from repometer import git
-from repometer.compute import NotIngestedError, get_or_compute, is_fresh, registry_for, stale_metrics
+from repometer.compute import (
+    NotIngestedError,
+    get_or_compute,
+    is_fresh,
+    registry_for,
+    stale_metrics,
+)
 from repometer.errors import RepometerError
 from repometer.registry import add_repository, git_dir_of
 from repometer.settings import Settings, get_settings
@@ -195,10 +201,10 @@ def progress(run: RunRecord) -> tuple[float | None, str]:
     if run.status == "scheduled":
         return None, "waiting to start"
     if record.status in ("new", "ingesting") or (run.kind == "analyze" and not is_ingested(record)):
-        stored = s.totals(record.id).commits
-        total = _reachable(settings().database_url, record.id, record.head)
         if record.status == "new":
             return None, "starting the workers, then fetching the history"
+        stored = s.totals(record.id).commits
+        total = _reachable(settings().database_url, record.id, record.head)
         if total is None:
             return None, f"ingesting: {stored:,} commits stored"
         return min(1.0, stored / total) if total else 1.0, f"ingesting: {stored:,} of {total:,} commits"

@@ -72,10 +72,15 @@ def history_filters(record: RepositoryRecord | None, *, period: bool = True) -> 
         span = data.day_range(record) if record is not None else None
         if span is not None:
             lo, hi = span
+            key = f"range_{record.id}"
+            kept = st.session_state.get(key)
+            if kept and any(d is not None and not lo <= d <= hi for d in kept):
+                del st.session_state[key]  # the history changed (force-push): start afresh
             picked = st.date_input("Author dates (UTC)", value=(lo, hi), min_value=lo,
-                                   max_value=hi, key=f"range_{record.id}",
+                                   max_value=hi, key=key,
                                    help="since / until: inclusive author days")  # fmt: skip
-            start, end = (tuple(picked) + (None, None))[:2] if isinstance(picked, (tuple, list)) else (picked, None)
+            ends = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)
+            start, end = (ends + (None, None))[:2]
             if start and start > lo:
                 wanted["since"] = start.isoformat()
             if end and end < hi:
@@ -133,10 +138,11 @@ def _finished(run: RunRecord, title: str) -> None:
     if run.status == "completed":
         st.success(f"{title}{run_label(run)} run {run.id[:8]} completed.", icon=":material/check:")
     else:
-        st.error(f"{title}{run_label(run)} run {run.id[:8]} {run.status}: {run.error or 'no reason recorded'}")
+        reason = run.error or "no reason recorded"
+        st.error(f"{title}{run_label(run)} run {run.id[:8]} {run.status}: {reason}")
 
 
-def metric_caption(loaded: data.Loaded, params: dict[str, Any] | None = None) -> None:
+def metric_caption(loaded: data.Loaded) -> None:
     m = loaded.metric
     bits = [m.description, f"unit: {m.unit}"]
     if loaded.computed_at:
@@ -197,7 +203,3 @@ def stale_notice(record: RepositoryRecord, loaded: list[data.Loaded], *, auto: b
 def _stale(record: RepositoryRecord, missing: list[data.Loaded]) -> list[str]:
     """What a compute run should do: every stale default result (the ones shown included)."""
     return data.overview(record)["stale"] or sorted({entry.name for entry in missing})
-
-
-def metric_table(rows: list[dict[str, Any]]) -> None:
-    st.dataframe(rows, hide_index=True, width="stretch")

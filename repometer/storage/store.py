@@ -24,6 +24,17 @@ from repometer.storage.schema import commits, file_changes, metric_results, repo
 #: Keeps IN (...) lists and bulk requests well inside every backend's limits.
 _CHUNK = 500
 
+# The queries every API read runs, built once (building a statement costs more than running
+# it from SQLAlchemy's compiled cache).
+_REPOSITORY_BY = [
+    sa.select(repositories).where(column == sa.bindparam("key"))
+    for column in (repositories.c.id, repositories.c.name, repositories.c.url)
+]
+_RESULT_BY_KEY = sa.select(metric_results).where(
+    *(metric_results.c[name] == sa.bindparam(name)
+      for name in ("repo_id", "metric", "version", "parameters"))
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class RepositoryRecord:
@@ -246,8 +257,8 @@ class Store:
     def find_repository(self, key: str) -> RepositoryRecord | None:
         """A repository by id, by name, or by the URL/path it was registered with."""
         with self._read() as conn:
-            for column in (repositories.c.id, repositories.c.name, repositories.c.url):
-                rows = conn.execute(sa.select(repositories).where(column == key)).all()
+            for query in _REPOSITORY_BY:
+                rows = conn.execute(query, {"key": key}).all()
                 if len(rows) == 1:
                     return _record(rows[0])
                 if len(rows) > 1:
@@ -437,18 +448,25 @@ class Store:
     def get_result(
         self, repo_id: str, metric: str, version: int, parameters: str
     ) -> ResultRecord | None:
-        r = metric_results.c
-        query = sa.select(metric_results).where(
-            r.repo_id == repo_id, r.metric == metric, r.version == version,
-            r.parameters == parameters,
-        )  # fmt: skip
+        found = self.get_result_text(repo_id, metric, version, parameters)
+        if found is None:
+            return None
+        result, text = found
+        return ResultRecord(**{**result.__dict__, "rows": json.loads(text) if text is not None else None})
+
+    def get_result_text(
+        self, repo_id: str, metric: str, version: int, parameters: str
+    ) -> tuple[ResultRecord, str | None] | None:
+        """A cached result without its rows, and the rows as their stored JSON text
+        (unparsed: the API serves it as it is)."""
+        key = {"repo_id": repo_id, "metric": metric, "version": version, "parameters": parameters}
         with self._read() as conn:
-            row = conn.execute(query).one_or_none()
+            row = conn.execute(_RESULT_BY_KEY, key).one_or_none()
         if row is None:
             return None
         values = _utc(dict(row._mapping), "computed_at")
-        values["rows"] = json.loads(values["rows"]) if values["rows"] is not None else None
-        return ResultRecord(**values)
+        text = values.pop("rows")
+        return ResultRecord(**values, rows=None), text
 
     def put_result(self, result: ResultRecord) -> None:
         row = {**result.__dict__, "rows": None if result.rows is None else json.dumps(result.rows)}

@@ -24,6 +24,8 @@ top[2].metric("Lines added / deleted", f"+{summary['lines_added']:,} / -{summary
 top[3].metric("Last ingest", widgets.ago(summary["last_ingested"]),
               help=summary["last_ingested"] or "not ingested yet")
 top[4].metric("Fresh results", f"{summary['fresh']} / {summary['metrics']}")
+if record.status == "failed" and data.is_ingested(record):
+    st.error(f"The last ingestion failed: {record.error}. Showing the history stored before it.")
 notice = st.container()
 
 NAMES = [
