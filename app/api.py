@@ -23,13 +23,13 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic_core
 from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -538,7 +538,7 @@ class _Api:
             return runs_module.run_state(self.store, run_id)
         except StorageError:
             raise
-        except Exception as exc:  # e.g. the Prefect API is unreachable
+        except Exception as exc:  # noqa: BLE001 (e.g. the Prefect API is unreachable)
             log.warning("cannot refresh run %s: %s", run_id, exc)
             return self.store.get_run(run_id)
 
@@ -672,9 +672,7 @@ def _missing_result(
     return _answer(request, record, metric, params, computed, text)
 
 
-def create_app(
-    settings: Settings | None = None, *, start_run: StartRun | None = None
-) -> FastAPI:
+def create_app(settings: Settings | None = None, *, start_run: StartRun | None = None) -> FastAPI:
     """The REST API over ``settings``' store (default: the environment's settings).
 
     ``start_run`` launches runs (default ``app.runs.start_run``: a Prefect deployment run, or
@@ -732,10 +730,13 @@ def create_app(
         dependencies=write_dependencies,
         responses={
             201: {"description": "Registered; `run` ingests it.", "headers": _LOCATION},
-            200: {"model": RegistrationOut, "description": "Already registered.",
-                  "headers": _LOCATION},
+            200: {
+                "model": RegistrationOut,
+                "description": "Already registered.",
+                "headers": _LOCATION,
+            },
             **_errors(*write_errors, 422),
-        },  # fmt: skip
+        },
     )
     def register(body: RepositoryIn, response: Response) -> Any:
         url = body.url
@@ -829,22 +830,29 @@ def create_app(
         response_model=MetricResultOut,
         responses={
             200: _with_csv(MetricResultOut, "A fresh result (CSV: its rows)."),
-            202: {"model": PendingResultOut, "headers": _LOCATION,
-                  "description": "No fresh result: a run computes it; poll Location."},
+            202: {
+                "model": PendingResultOut,
+                "headers": _LOCATION,
+                "description": "No fresh result: a run computes it; poll Location.",
+            },
             **_errors(404, 422),
-        },  # fmt: skip
+        },
     )
     async def metric_result(
         request: Request,
         repo_id: str = Path(description="Repository id."),
         name: str = Path(description="Metric name.", json_schema_extra={"enum": metric_names}),
         since: str = Query(
-            "", description="First author day (UTC), inclusive; empty: no limit.",
-            json_schema_extra=_DATE_SCHEMA, examples=["2024-01-01"],
+            "",
+            description="First author day (UTC), inclusive; empty: no limit.",
+            json_schema_extra=_DATE_SCHEMA,
+            examples=["2024-01-01"],
         ),
         until: str = Query(
-            "", description="Last author day (UTC), inclusive; empty: no limit.",
-            json_schema_extra=_DATE_SCHEMA, examples=["2024-12-31"],
+            "",
+            description="Last author day (UTC), inclusive; empty: no limit.",
+            json_schema_extra=_DATE_SCHEMA,
+            examples=["2024-12-31"],
         ),
     ) -> Any:
         # the cached answer is a few quick reads: served on the event loop (no thread hop,
@@ -886,7 +894,7 @@ def _token_check(token: str) -> Callable[..., None]:
     expected = token.encode()
 
     def require_token(
-        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> None:
         given = credentials.credentials.encode() if credentials is not None else b""
         if not hmac.compare_digest(given, expected):

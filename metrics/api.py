@@ -6,6 +6,7 @@ import inspect
 import json
 import re
 import typing
+from datetime import date
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -70,6 +71,8 @@ class Parameter:
                 result = "" if value in (None, "") else str(value)
                 if result and not _DATE.match(result):
                     raise ValueError(value)
+                if result:
+                    date.fromisoformat(result)  # a real day: no 2024-13-45
             else:
                 result = str(value)
         except (TypeError, ValueError):

@@ -17,11 +17,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
+from test_api import build_history
 
 from app.api import create_app
 from repometer.storage import RepositoryRecord, Store
 from repometer.storage.store import RunRecord
-from test_api import build_history
 
 TOKEN = "schemathesis-token"
 EXAMPLES = settings(

@@ -452,7 +452,8 @@ class Store:
         if found is None:
             return None
         result, text = found
-        return ResultRecord(**{**result.__dict__, "rows": json.loads(text) if text is not None else None})
+        rows = json.loads(text) if text is not None else None
+        return ResultRecord(**{**result.__dict__, "rows": rows})
 
     def get_result_text(
         self, repo_id: str, metric: str, version: int, parameters: str
