@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
+from app.orchestrate import use_embedded_prefect
+from app.summaries import repository_summary
 from metrics.api import Metric, ParameterError
 from metrics.registry import PluginError, UnknownMetricError
 from repometer.compute import (
@@ -26,8 +28,6 @@ from repometer.compute import (
     registry_for,
     stale_metrics,
 )
-from app.orchestrate import use_embedded_prefect
-from app.summaries import repository_summary
 from repometer.errors import RepometerError, RepositoriesFailedError
 from repometer.git import resolve_commit
 from repometer.registry import add_repository, git_dir_of
@@ -122,9 +122,7 @@ def _analyze(
             _report_metrics(name, result["metrics"])
         if result.get("error"):
             err_console.print(f"[red]error:[/red] {name}: {result['error']}", highlight=False)
-    if failed or any(
-        o["status"] == "failed" for r in results for o in (r.get("metrics") or [])
-    ):
+    if failed or any(o["status"] == "failed" for r in results for o in (r.get("metrics") or [])):
         raise typer.Exit(1)
     return results
 
@@ -147,7 +145,9 @@ def _short(sha: str | None) -> str:
 @app.command()
 def add(
     target: Annotated[str, typer.Argument(help="Local path or URL (https, ssh, git@host:path).")],
-    ref: Annotated[str, typer.Option(help="Ingest what this ref reaches instead of HEAD.")] = "HEAD",
+    ref: Annotated[
+        str, typer.Option(help="Ingest what this ref reaches instead of HEAD.")
+    ] = "HEAD",
 ) -> None:
     """Register a repository (a remote one is mirrored under the data directory)."""
     store = _store()
@@ -184,7 +184,9 @@ def ingest(
 @app.command()
 def run(
     target: Annotated[str, typer.Argument(help="Local path or URL of a git repository.")],
-    ref: Annotated[str, typer.Option(help="Ingest what this ref reaches instead of HEAD.")] = "HEAD",
+    ref: Annotated[
+        str, typer.Option(help="Ingest what this ref reaches instead of HEAD.")
+    ] = "HEAD",
 ) -> None:
     """Register a repository if needed, ingest it now and compute the whole catalogue."""
     store = _store()

@@ -64,7 +64,11 @@ def _start_background(run: RunRecord, settings: Settings) -> int:
     with open(logs / f"{run.id}.log", "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.background", run.id],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,
         )
     return process.pid
 

@@ -30,9 +30,9 @@ def compute_repositories(
     """
     settings = get_settings()
     registry = registry_for(settings)
-    names = [registry.get(n).name for n in metric_names] if metric_names else [
-        m.name for m in registry
-    ]
+    names = (
+        [registry.get(n).name for n in metric_names] if metric_names else [m.name for m in registry]
+    )
     groups = metric_groups(names, settings.workers)
     results = {rid: {"repo_id": rid, "outcomes": [], "error": None} for rid in repo_ids}
     futures = {compute.submit(rid, group, force): rid for rid in repo_ids for group in groups}

@@ -6,9 +6,9 @@ import inspect
 import json
 import re
 import typing
-from datetime import date
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -198,9 +198,7 @@ def metric(
             inspect.Parameter.POSITIONAL_OR_KEYWORD,
         ):
             raise MetricDefinitionError(f"metric {metric_name!r} must take the context first")
-        declared = tuple(
-            _parameter(p.name, hints.get(p.name, Any), p.default) for p in params[1:]
-        )
+        declared = tuple(_parameter(p.name, hints.get(p.name, Any), p.default) for p in params[1:])
         clash = {p.name for p in declared} & {p.name for p in COMMON_PARAMETERS}
         if clash:
             raise MetricDefinitionError(
@@ -209,7 +207,9 @@ def metric(
         try:
             shape_value = Shape(shape)
         except ValueError:
-            raise MetricDefinitionError(f"metric {metric_name!r}: unknown shape {shape!r}") from None
+            raise MetricDefinitionError(
+                f"metric {metric_name!r}: unknown shape {shape!r}"
+            ) from None
         definition = Metric(
             name=metric_name,
             version=version,

@@ -25,7 +25,14 @@ COMMIT_COLUMNS = (
 
 #: Columns of the ``file_changes`` table; any commit column can be joined in by name.
 FILE_CHANGE_COLUMNS = (
-    "sha", "seq", "path", "old_path", "change_type", "lines_added", "lines_deleted", "is_binary",
+    "sha",
+    "seq",
+    "path",
+    "old_path",
+    "change_type",
+    "lines_added",
+    "lines_deleted",
+    "is_binary",
 )
 
 
@@ -87,16 +94,13 @@ class MetricContext(Protocol):
         """Every file at the ingested head (symlinks and submodules left out)."""
         ...
 
-    def read_blob(self, oid: str) -> bytes:
-        ...
+    def read_blob(self, oid: str) -> bytes: ...
 
     def tags(self) -> list[Tag]:
         """Tags whose target is a commit in the ingested history, oldest first."""
         ...
 
-    def map_files(
-        self, fn: Callable[[str, bytes], Any], entries: Sequence[TreeEntry]
-    ) -> list[Any]:
+    def map_files(self, fn: Callable[[str, bytes], Any], entries: Sequence[TreeEntry]) -> list[Any]:
         """``[fn(path, content) for each entry]``, fanned out over worker processes.
 
         ``fn`` must be a module-level function (it is sent to the workers by reference).

@@ -9,12 +9,12 @@ result, and the others still complete.
 from __future__ import annotations
 
 import time
-from functools import lru_cache
-from pathlib import Path
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from metrics.api import Metric
@@ -47,10 +47,15 @@ class Outcome:
 
 
 def cached_rows(
-    store: Store, record: RepositoryRecord, metric: Metric, parameters: Mapping[str, Any] | None = None
+    store: Store,
+    record: RepositoryRecord,
+    metric: Metric,
+    parameters: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]] | None:
     """A fresh, successful cached result's rows, or None."""
-    result = store.get_result(record.id, metric.name, metric.version, metric.parameters_key(parameters))
+    result = store.get_result(
+        record.id, metric.name, metric.version, metric.parameters_key(parameters)
+    )
     if is_fresh(result, record) and result is not None and result.status == "ok":
         return result.rows
     return None
@@ -80,9 +85,7 @@ def _registry(plugins_dir: Path | None) -> Registry:
 
 def is_fresh(result: ResultRecord | None, record: RepositoryRecord) -> bool:
     return (
-        result is not None
-        and result.generation == record.generation
-        and result.head == record.head
+        result is not None and result.generation == record.generation and result.head == record.head
     )
 
 
@@ -132,7 +135,9 @@ def get_or_compute(
     """The cached result when fresh, else a new one; and whether it was computed now."""
     _require_ingested(record)
     resolved = metric.resolve(parameters)
-    cached = store.get_result(record.id, metric.name, metric.version, metric.parameters_key(resolved))
+    cached = store.get_result(
+        record.id, metric.name, metric.version, metric.parameters_key(resolved)
+    )
     if not force and is_fresh(cached, record):
         assert cached is not None
         return cached, False

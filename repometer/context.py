@@ -247,9 +247,7 @@ class StoreContext:
             self.until is None or day <= self.until
         )
 
-    def map_files(
-        self, fn: Callable[[str, bytes], Any], entries: Sequence[TreeEntry]
-    ) -> list[Any]:
+    def map_files(self, fn: Callable[[str, bytes], Any], entries: Sequence[TreeEntry]) -> list[Any]:
         items = [(e.path, e.oid) for e in entries]
         if self.workers <= 1 or len(items) < _PARALLEL_THRESHOLD:
             odb = self._repository.odb

@@ -26,18 +26,29 @@ ALLOWED_PROTOCOLS = ("https", "ssh", "git")
 #: Applied to every git invocation: nothing from the user's or the repository's configuration
 #: may run code (hooks, fsmonitor, ssh commands), prompt, or change the output we parse.
 _HARDENING = (
-    "-c", "core.hooksPath=/dev/null",
-    "-c", "core.fsmonitor=false",
-    "-c", "core.askPass=",
-    "-c", "credential.helper=",
-    "-c", "protocol.allow=never",
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "core.askPass=",
+    "-c",
+    "credential.helper=",
+    "-c",
+    "protocol.allow=never",
     *[arg for proto in ALLOWED_PROTOCOLS for arg in ("-c", f"protocol.{proto}.allow=always")],
-    "-c", "submodule.recurse=false",
-    "-c", "fetch.recurseSubmodules=false",
-    "-c", "transfer.fsckObjects=true",
-    "-c", "log.showSignature=false",
-    "-c", "color.ui=false",
-    "-c", "core.quotePath=false",
+    "-c",
+    "submodule.recurse=false",
+    "-c",
+    "fetch.recurseSubmodules=false",
+    "-c",
+    "transfer.fsckObjects=true",
+    "-c",
+    "log.showSignature=false",
+    "-c",
+    "color.ui=false",
+    "-c",
+    "core.quotePath=false",
 )
 
 
@@ -145,9 +156,7 @@ def run_git(
         out, err = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
-        raise GitTimeoutError(
-            f"git {_command_name(argv)} was killed after {timeout:g} s"
-        ) from None
+        raise GitTimeoutError(f"git {_command_name(argv)} was killed after {timeout:g} s") from None
     except BaseException:
         _kill_group(proc)
         raise
@@ -238,10 +247,17 @@ def clone_mirror(
     try:
         run_git(
             [
-                "-c", f"http.lowSpeedLimit={low_speed_limit}",
-                "-c", f"http.lowSpeedTime={low_speed_time}",
-                "clone", "--bare", "--no-recurse-submodules", "--quiet",
-                "--end-of-options", url, os.fspath(staging / "repo.git"),
+                "-c",
+                f"http.lowSpeedLimit={low_speed_limit}",
+                "-c",
+                f"http.lowSpeedTime={low_speed_time}",
+                "clone",
+                "--bare",
+                "--no-recurse-submodules",
+                "--quiet",
+                "--end-of-options",
+                url,
+                os.fspath(staging / "repo.git"),
             ],
             timeout=timeout,
         )
@@ -264,9 +280,15 @@ def fetch_mirror(
     """Bring a mirror up to date with its origin, pruning branches deleted there."""
     run_git(
         [
-            "-c", f"http.lowSpeedLimit={low_speed_limit}",
-            "-c", f"http.lowSpeedTime={low_speed_time}",
-            "fetch", "--prune", "--no-recurse-submodules", "--quiet", "origin",
+            "-c",
+            f"http.lowSpeedLimit={low_speed_limit}",
+            "-c",
+            f"http.lowSpeedTime={low_speed_time}",
+            "fetch",
+            "--prune",
+            "--no-recurse-submodules",
+            "--quiet",
+            "origin",
         ],
         git_dir=git_dir,
         timeout=timeout,

@@ -229,7 +229,9 @@ def time_columns(time: int | None, offset: int | None) -> dict[str, Any]:
         return columns
     local = time + (offset or 0) * 60
     # plain arithmetic: valid for any epoch second (1970-01-01 was a Thursday, weekday 3)
-    columns.update(author_local_hour=local // 3600 % 24, author_local_weekday=(local // 86400 + 3) % 7)
+    columns.update(
+        author_local_hour=local // 3600 % 24, author_local_weekday=(local // 86400 + 3) % 7
+    )
     try:
         utc = _EPOCH + timedelta(seconds=time)
         columns.update(author_day=utc.strftime("%Y-%m-%d"), author_month=utc.strftime("%Y-%m"))

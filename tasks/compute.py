@@ -70,7 +70,8 @@ def compute(repo_id: str, metric_names: list[str], force: bool = False) -> list[
         settings,
         [registry.get(name) for name in metric_names],
         force=force,
-        fan_out=dask_fan_out(repo_id, record.head) if _inside_dask_worker() and record.head
+        fan_out=dask_fan_out(repo_id, record.head)
+        if _inside_dask_worker() and record.head
         else None,
     )
     return [asdict(o) for o in outcomes]

@@ -316,9 +316,7 @@ class FakeCrateDB:
         names = [c.strip() for c in columns.split(",")]
         tuples = [_split(group) for group in re.findall(r"\(([^()]*)\)", values)]
         updates = self._assignments(table, assignments) if assignments else []
-        if target is not None and {c.strip() for c in target.split(",")} != set(
-            table.primary_key
-        ):
+        if target is not None and {c.strip() for c in target.split(",")} != set(table.primary_key):
             raise CrateError(
                 4000, f"Conflict target ({target}) did not match the primary key columns"
             )

@@ -76,9 +76,7 @@ class Cli:
 
 
 def clean_env(tmp_path: Path) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("REPOMETER_", "GIT_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REPOMETER_", "GIT_"))}
     # the default data directory (platformdirs) must never be the real user's
     env.update(HOME=str(tmp_path / "user-home"), XDG_DATA_HOME=str(tmp_path / "user-data"))
     env.pop("COLUMNS", None)
@@ -318,9 +316,7 @@ def test_errors_are_one_line_and_register_nothing(
     assert not mirrors.exists() or list(mirrors.iterdir()) == []
 
 
-def test_home_option_and_environment_choose_the_data_directory(
-    make_repo, tmp_path: Path
-) -> None:
+def test_home_option_and_environment_choose_the_data_directory(make_repo, tmp_path: Path) -> None:
     repo: GitRepo = make_repo("project")
     repo.commit("one")
     env = clean_env(tmp_path)

@@ -402,8 +402,14 @@ def test_large_batches_are_split_into_bulk_requests_of_bounded_size(node: FakeCr
     store = _crate_store(node)
     rows = [
         {
-            "repo_id": "r", "sha": f"{i // 10:040x}", "seq": i % 10, "path": f"f{i}",
-            "old_path": None, "change_type": "A", "lines_added": 1, "lines_deleted": 0,
+            "repo_id": "r",
+            "sha": f"{i // 10:040x}",
+            "seq": i % 10,
+            "path": f"f{i}",
+            "old_path": None,
+            "change_type": "A",
+            "lines_added": 1,
+            "lines_deleted": 0,
             "is_binary": False,
         }  # fmt: skip
         for i in range(2500)

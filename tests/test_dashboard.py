@@ -366,7 +366,9 @@ def test_metrics_page_lists_the_catalogue_and_draws_any_metric(app_env: Dashboar
     assert {m.name for m in load_registry()} == names
     assert {"commits", "hotspots", "weekend_commits"} <= names  # the example plugin too
     plugin = dict(zip(catalogue["metric"], catalogue["plugin"], strict=True))
-    assert plugin["commits"].startswith("builtin") and plugin["weekend_commits"].startswith("example")
+    assert plugin["commits"].startswith("builtin") and plugin["weekend_commits"].startswith(
+        "example"
+    )
     assert "period: str ∈ {day, week, month} = day" in dict(
         zip(catalogue["metric"], catalogue["parameters"], strict=True))["commits"]  # fmt: skip
     assert len(charts(at)) == 1  # commits: a series

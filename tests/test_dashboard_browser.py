@@ -43,7 +43,11 @@ def _free_port() -> int:
 
 def _repometer() -> list[str]:
     script = Path(sys.executable).with_name("repometer")
-    return [str(script)] if script.exists() else [sys.executable, "-c", "from app.cli import main; main()"]
+    return (
+        [str(script)]
+        if script.exists()
+        else [sys.executable, "-c", "from app.cli import main; main()"]
+    )
 
 
 def _wait_healthy(proc: subprocess.Popen, url: str, log: Path, timeout: float = 60.0) -> None:
@@ -107,7 +111,7 @@ def test_the_repository_page_renders_charts_in_chromium(tmp_path: Path) -> None:
                 page.wait_for_selector(RENDERED, timeout=60_000)
                 # every chart of the catalogue drawn (vega-embed renders a canvas or an svg)
                 page.wait_for_function(
-                    f"() => document.querySelectorAll(\"{RENDERED}\").length >= 10", timeout=60_000
+                    f'() => document.querySelectorAll("{RENDERED}").length >= 10', timeout=60_000
                 )
                 assert page.locator("[data-testid='stException']").count() == 0
                 body = page.inner_text("body")
@@ -121,7 +125,7 @@ def test_the_repository_page_renders_charts_in_chromium(tmp_path: Path) -> None:
                 )
                 page.set_viewport_size({"width": 1400, "height": min(int(height), 8000)})
                 page.wait_for_function(
-                    f"() => document.querySelectorAll(\"{RENDERED}\").length >= 10", timeout=30_000
+                    f'() => document.querySelectorAll("{RENDERED}").length >= 10', timeout=30_000
                 )
                 page.wait_for_timeout(1000)  # the resized charts redraw
                 SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
@@ -131,7 +135,7 @@ def test_the_repository_page_renders_charts_in_chromium(tmp_path: Path) -> None:
                 page.reload()
                 page.wait_for_selector("h1:has-text('alpha')", timeout=30_000)
                 page.wait_for_function(
-                    f"() => document.querySelectorAll(\"{RENDERED}\").length >= 10", timeout=30_000
+                    f'() => document.querySelectorAll("{RENDERED}").length >= 10', timeout=30_000
                 )
                 seconds = time.monotonic() - started
                 print(f"Repository page with every chart drawn in {seconds:.1f} s")

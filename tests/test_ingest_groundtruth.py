@@ -315,8 +315,10 @@ def assert_matches_git(store, repo_id: str, repo, ref: str = "HEAD") -> int:
         assert stored_files.get(sha, []) == files, f"file rows of commit {sha}"
 
     totals = store.totals(repo_id)
-    expected = git_totals(repo, ref) if head else dict.fromkeys(
-        ("commits", "merges", "authors", "lines_added", "lines_deleted"), 0
+    expected = (
+        git_totals(repo, ref)
+        if head
+        else dict.fromkeys(("commits", "merges", "authors", "lines_added", "lines_deleted"), 0)
     )
     assert {k: getattr(totals, k) for k in expected} == expected
     return len(shas)
@@ -843,12 +845,18 @@ def test_unusual_commit_objects(make_repo, store, settings):
     shapes = [
         dict(author="<nobody@example.org> 1700000000 +0000", message=b"no name\n"),
         dict(author="No Email <> 1700000100 +0100", message=b"empty email\n"),
-        dict(author="Spaced   Name   <s@example.org>   1700000200   -0300",
-             message=b"extra spaces\n"),  # fmt: skip
-        dict(author="Two <a@example.org> <b@example.org> 1700000300 +0000",
-             message=b"two addresses\n"),  # fmt: skip
-        dict(author="Signed <s@example.org> 1700000400 +0000", extra=signature,
-             message=b"signed\n\nwith a body\n\n\nand blank lines\n"),  # fmt: skip
+        dict(
+            author="Spaced   Name   <s@example.org>   1700000200   -0300", message=b"extra spaces\n"
+        ),  # fmt: skip
+        dict(
+            author="Two <a@example.org> <b@example.org> 1700000300 +0000",
+            message=b"two addresses\n",
+        ),  # fmt: skip
+        dict(
+            author="Signed <s@example.org> 1700000400 +0000",
+            extra=signature,
+            message=b"signed\n\nwith a body\n\n\nand blank lines\n",
+        ),  # fmt: skip
         dict(author="Terse <t@example.org> 1700000500 +0000", message=b""),  # no message
         dict(author="Crlf <c@example.org> 1700000600 +0000", message=b"windows\r\nmessage\r\n"),
         dict(author="  Leading <l@example.org> 1700000700 +0000", message=b"leading blanks\n"),

@@ -99,7 +99,10 @@ def test_new_commits_and_force_push_make_results_stale(make_repo, ingest, store,
     record = store.get_repository(record.id)
     result, computed = get_or_compute(store, record, settings, commits_metric)
     assert computed
-    assert result.rows == [{"period": "2024-01-01", "value": 1}, {"period": "2024-01-06", "value": 1}]
+    assert result.rows == [
+        {"period": "2024-01-01", "value": 1},
+        {"period": "2024-01-06", "value": 1},
+    ]
 
 
 def test_parameters_are_part_of_the_key(make_repo, ingest, store, settings) -> None:
@@ -109,9 +112,15 @@ def test_parameters_are_part_of_the_key(make_repo, ingest, store, settings) -> N
     by_week, computed = get_or_compute(store, record, settings, commits_metric, {"period": "week"})
     assert computed
     assert [r["period"] for r in by_day.rows] == ["2024-01-01", "2024-01-06", "2024-01-08"]
-    assert by_week.rows == [{"period": "2024-01-01", "value": 2}, {"period": "2024-01-08", "value": 1}]
+    assert by_week.rows == [
+        {"period": "2024-01-01", "value": 2},
+        {"period": "2024-01-08", "value": 1},
+    ]
     ranged, _ = get_or_compute(store, record, settings, commits_metric, {"since": "2024-01-02"})
-    assert ranged.rows == [{"period": "2024-01-06", "value": 1}, {"period": "2024-01-08", "value": 1}]
+    assert ranged.rows == [
+        {"period": "2024-01-06", "value": 1},
+        {"period": "2024-01-08", "value": 1},
+    ]
 
 
 def test_a_failing_metric_is_recorded_and_the_others_complete(
@@ -119,7 +128,10 @@ def test_a_failing_metric_is_recorded_and_the_others_complete(
 ) -> None:
     record = ingest(_history(make_repo))
     outcomes = compute_repository(store, record, settings, [exploding, counted])
-    assert [(o.metric, o.status) for o in outcomes] == [("exploding", "failed"), ("counted", "computed")]
+    assert [(o.metric, o.status) for o in outcomes] == [
+        ("exploding", "failed"),
+        ("counted", "computed"),
+    ]
     failed = store.get_result(record.id, "exploding", 1, exploding.parameters_key())
     assert failed.status == "failed" and failed.rows is None
     assert failed.error.startswith("RuntimeError: kaboom (at ")
@@ -147,14 +159,26 @@ def test_cli_show_and_compute(make_repo, tmp_path, db_url) -> None:
     shown = _cli(home, db_url, "show", "repo", "commits", "--format", "json")
     assert shown.returncode == 0, shown.stderr
     document = json.loads(shown.stdout)
-    assert set(document) == {"repository", "metric", "version", "parameters", "computed_from", "rows"}
+    assert set(document) == {
+        "repository",
+        "metric",
+        "version",
+        "parameters",
+        "computed_from",
+        "rows",
+    }
     assert document["rows"] == [
         {"period": "2024-01-01", "value": 1},
         {"period": "2024-01-06", "value": 1},
         {"period": "2024-01-08", "value": 1},
     ]
     assert document["computed_from"]["head"] == repo.head()
-    assert document["parameters"] == {"period": "day", "exclude_bots": False, "since": "", "until": ""}
+    assert document["parameters"] == {
+        "period": "day",
+        "exclude_bots": False,
+        "since": "",
+        "until": "",
+    }
 
     csv = _cli(home, db_url, "show", "repo", "commits", "-p", "period=month", "--format", "csv")
     assert csv.stdout == "period,value\n2024-01,3\n"
@@ -164,7 +188,10 @@ def test_cli_show_and_compute(make_repo, tmp_path, db_url) -> None:
 
     bad = _cli(home, db_url, "show", "repo", "commits", "-p", "period=year")
     assert bad.returncode == 1
-    assert bad.stderr.strip() == "error: parameter 'period' must be one of day, week, month, not 'year'"
+    assert (
+        bad.stderr.strip()
+        == "error: parameter 'period' must be one of day, week, month, not 'year'"
+    )
     unknown = _cli(home, db_url, "show", "repo", "nope")
     assert (unknown.returncode, unknown.stderr.strip()) == (1, "error: unknown metric: nope")
 

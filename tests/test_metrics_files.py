@@ -355,7 +355,9 @@ def test_temporal_coupling(make_repo, ingest, compute) -> None:
     assert set(pairs) == {("a.py", "b.py"), ("b.py", "a.py"), ("a.py", "c.py"), ("c.py", "a.py"),
                           ("b.py", "c.py"), ("c.py", "b.py")}  # fmt: skip
     assert (pairs["b.py", "c.py"]["support"], pairs["b.py", "c.py"]["confidence"]) == (
-        1, pytest.approx(1 / 3))
+        1,
+        pytest.approx(1 / 3),
+    )
     assert (pairs["c.py", "b.py"]["support"], pairs["c.py", "b.py"]["confidence"]) == (1, 0.5)
 
     # max_files=6 keeps k6 (exactly 6 files). Revisions: a 6, b 4, c 3, each d 1.

@@ -274,9 +274,9 @@ def test_commits_date_range(record, compute):
         {"period": "2024-02-29", "value": 1},
     ]
     assert compute(record, "commits", since="2024-01-23", until="2024-01-31") == []
-    assert compute(
-        record, "commits", period="month", since="2024-06-01", exclude_bots=True
-    ) == [{"period": "2024-06", "value": 2}]  # C4 A6 (X2 is a bot)
+    assert compute(record, "commits", period="month", since="2024-06-01", exclude_bots=True) == [
+        {"period": "2024-06", "value": 2}
+    ]  # C4 A6 (X2 is a bot)
 
 
 def test_lines_changed(record, compute):
@@ -512,8 +512,9 @@ def test_inactive_contributors(record, compute):
     ]
     assert compute(record, "inactive_contributors", inactive_days=30) == expected
     # without bots the newest commit is A6 on 06-10, before Bob's 06-12
-    assert compute(record, "inactive_contributors", inactive_days=30, exclude_bots=True) == (
-        expected[:2]
+    assert (
+        compute(record, "inactive_contributors", inactive_days=30, exclude_bots=True)
+        == (expected[:2])
     )
     # 42 days: Bob 05-13 + 42 = 06-24, the newest commit's day itself, counts
     assert compute(record, "inactive_contributors", inactive_days=42) == expected

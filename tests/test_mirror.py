@@ -76,8 +76,14 @@ class GitDaemon:
             self.port = _free_port()
             self.proc = subprocess.Popen(
                 [
-                    "git", "daemon", "--reuseaddr", f"--base-path={self.base}", "--export-all",
-                    "--listen=127.0.0.1", f"--port={self.port}", "--informative-errors",
+                    "git",
+                    "daemon",
+                    "--reuseaddr",
+                    f"--base-path={self.base}",
+                    "--export-all",
+                    "--listen=127.0.0.1",
+                    f"--port={self.port}",
+                    "--informative-errors",
                     str(self.base),
                 ],  # fmt: skip
                 env=git_env(),

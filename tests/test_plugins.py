@@ -32,15 +32,26 @@ def test_builtin_catalogue_registers_through_the_entry_point_group() -> None:
     registry = load_registry()
     builtins = [m for m in registry if m.plugin == "builtin (metrics.builtin)"]
     assert len(builtins) >= 25
-    for name in ("commits", "lines_changed", "contributors", "contributor_absence_factor",
-                 "elephant_factor", "hotspots", "temporal_coupling", "complexity"):
+    for name in (
+        "commits",
+        "lines_changed",
+        "contributors",
+        "contributor_absence_factor",
+        "elephant_factor",
+        "hotspots",
+        "temporal_coupling",
+        "complexity",
+    ):
         assert registry.get(name).plugin == "builtin (metrics.builtin)"
 
 
 def test_example_plugin_is_installed_and_discovered() -> None:
     metric_ = load_registry().get("weekend_commits")
     assert metric_.plugin == "example (repometer_example_metrics)"
-    assert metric_.description == "Commits authored on a Saturday or Sunday, in the author's own time zone."
+    assert (
+        metric_.description
+        == "Commits authored on a Saturday or Sunday, in the author's own time zone."
+    )
 
 
 def test_plugins_directory_adds_metrics(tmp_path: Path) -> None:
@@ -56,8 +67,10 @@ def test_plugins_directory_adds_metrics(tmp_path: Path) -> None:
         ("import no_such_module_anywhere\n", "plugin 'broken.py' failed to load: No module named"),
         ("def oops(:\n", "plugin 'broken.py' failed to load"),
         ("x = 1\n", "plugin 'broken.py' defines no metrics"),
-        (GOOD_PLUGIN.replace("merge_count", "commits"),
-         "plugin 'broken.py' declares metric 'commits', already provided by plugin 'builtin"),
+        (
+            GOOD_PLUGIN.replace("merge_count", "commits"),
+            "plugin 'broken.py' declares metric 'commits', already provided by plugin 'builtin",
+        ),
         (GOOD_PLUGIN.replace("version=1", "version=0"), "version must be an int >= 1"),
     ],
     ids=["import-error", "syntax-error", "no-metrics", "duplicate-name", "bad-version"],
@@ -80,7 +93,10 @@ def test_cli_lists_metrics_and_names_a_broken_plugin(tmp_path: Path) -> None:
                             capture_output=True, text=True, check=True)  # fmt: skip
     by_name = {m["name"]: m for m in json.loads(listed.stdout)}
     assert by_name["commits"]["parameters"][0] == {
-        "name": "period", "type": "str", "default": "day", "choices": ["day", "week", "month"]
+        "name": "period",
+        "type": "str",
+        "default": "day",
+        "choices": ["day", "week", "month"],
     }
     assert by_name["commits"]["unit"] == "commits"
     assert by_name["weekend_commits"]["plugin"] == "example (repometer_example_metrics)"
@@ -95,8 +111,14 @@ def test_cli_lists_metrics_and_names_a_broken_plugin(tmp_path: Path) -> None:
 
 def test_decorator_reads_the_signature_and_docstring() -> None:
     @metric(version=3, unit="files", shape="table", entity="file")
-    def widest(ctx, *, by: Literal["file", "directory"] = "file", limit: int = 10,
-               share: float = 0.5, bots: bool = False):
+    def widest(
+        ctx,
+        *,
+        by: Literal["file", "directory"] = "file",
+        limit: int = 10,
+        share: float = 0.5,
+        bots: bool = False,
+    ):
         """Widest things first.
 
         More text that is not the description.
@@ -105,7 +127,11 @@ def test_decorator_reads_the_signature_and_docstring() -> None:
 
     assert isinstance(widest, Metric)
     assert (widest.name, widest.version, widest.shape, widest.entity) == (
-        "widest", 3, Shape.TABLE, "file")
+        "widest",
+        3,
+        Shape.TABLE,
+        "file",
+    )
     assert widest.description == "Widest things first."
     assert [(p.name, p.type, p.default, p.choices) for p in widest.parameters] == [
         ("by", "str", "file", ("file", "directory")),
@@ -114,7 +140,13 @@ def test_decorator_reads_the_signature_and_docstring() -> None:
         ("bots", "bool", False, None),
     ]
     assert widest.resolve({"limit": "3", "bots": "yes", "since": "2024-01-01"}) == {
-        "by": "file", "limit": 3, "share": 0.5, "bots": True, "since": "2024-01-01", "until": ""}
+        "by": "file",
+        "limit": 3,
+        "share": 0.5,
+        "bots": True,
+        "since": "2024-01-01",
+        "until": "",
+    }
     assert widest(None, limit=4) == [{"limit": 4}]
 
 
@@ -131,8 +163,9 @@ def test_decorator_reads_the_signature_and_docstring() -> None:
 )
 def test_bad_parameters_are_refused_with_the_reason(params: dict, message: str) -> None:
     @metric(version=1, unit="x", shape="scalar")
-    def sample(ctx, *, by: Literal["file", "directory"] = "file", limit: int = 1,
-               bots: bool = False):
+    def sample(
+        ctx, *, by: Literal["file", "directory"] = "file", limit: int = 1, bots: bool = False
+    ):
         """Sample."""
         return 1
 

@@ -49,7 +49,9 @@ def _band_height(rows: int, extra: int = 70, step: int = 26) -> alt.Step:
 
 def _with_end(df: pd.DataFrame, period: str) -> pd.DataFrame:
     """An ``end`` column: where each period's bar stops on a time axis."""
-    step = {"day": pd.DateOffset(days=1), "week": pd.DateOffset(days=7)}.get(period, pd.DateOffset(months=1))
+    step = {"day": pd.DateOffset(days=1), "week": pd.DateOffset(days=7)}.get(
+        period, pd.DateOffset(months=1)
+    )
     df = df.copy()
     df["end"] = df["date"] + step if not df.empty else df.get("date")
     return df
@@ -69,11 +71,18 @@ def _tooltip_date(period: str) -> alt.Tooltip:
 def activity(m: Metric, rows: list[dict[str, Any]] | None, period: str) -> alt.Chart:
     """Commits per period: bars for weeks and months, an area for days."""
     df = _with_end(period_frame(rows), period)
-    return alt.Chart(df).mark_bar(stroke="white", strokeWidth=1).encode(
-        x=_time_axis(period), x2="end:T",
-        y=alt.Y("value:Q", title=axis_title(m, "commits"), axis=_count_axis()), y2=alt.datum(0),
-        tooltip=[_tooltip_date(period), alt.Tooltip("value:Q", title=m.unit)],
-    ).properties(height=HEIGHT)
+    return (
+        alt.Chart(df)
+        .mark_bar(stroke="white", strokeWidth=1)
+        .encode(
+            x=_time_axis(period),
+            x2="end:T",
+            y=alt.Y("value:Q", title=axis_title(m, "commits"), axis=_count_axis()),
+            y2=alt.datum(0),
+            tooltip=[_tooltip_date(period), alt.Tooltip("value:Q", title=m.unit)],
+        )
+        .properties(height=HEIGHT)
+    )
 
 
 def lines_changed(m: Metric, rows: list[dict[str, Any]] | None, period: str) -> alt.Chart:
@@ -96,7 +105,9 @@ def lines_changed(m: Metric, rows: list[dict[str, Any]] | None, period: str) -> 
     ).properties(height=HEIGHT)  # fmt: skip
 
 
-def contributors(series: dict[str, list[dict[str, Any]] | None], unit: str, period: str) -> alt.LayerChart:
+def contributors(
+    series: dict[str, list[dict[str, Any]] | None], unit: str, period: str
+) -> alt.LayerChart:
     """Active contributors per period (a line), with the new (▲) and the inactive (▼) ones."""
     parts = []
     for label, rows in series.items():
@@ -105,10 +116,19 @@ def contributors(series: dict[str, list[dict[str, Any]] | None], unit: str, peri
             parts.append(pd.DataFrame({"date": df["date"], "value": df["value"], "kind": label}))
     df = pd.concat(parts) if parts else pd.DataFrame(columns=["date", "value", "kind"])
     kinds = list(series)
-    color = alt.Color("kind:N", title=None, legend=alt.Legend(orient="top"),
-                      scale=alt.Scale(domain=kinds, range=["#1f77b4", "#2ca02c", "#d62728"][: len(kinds)]))
-    shape = alt.Shape("kind:N", legend=None, scale=alt.Scale(
-        domain=kinds, range=["circle", "triangle-up", "triangle-down"][: len(kinds)]))
+    color = alt.Color(
+        "kind:N",
+        title=None,
+        legend=alt.Legend(orient="top"),
+        scale=alt.Scale(domain=kinds, range=["#1f77b4", "#2ca02c", "#d62728"][: len(kinds)]),
+    )
+    shape = alt.Shape(
+        "kind:N",
+        legend=None,
+        scale=alt.Scale(
+            domain=kinds, range=["circle", "triangle-up", "triangle-down"][: len(kinds)]
+        ),
+    )
     tooltip = [_tooltip_date(period), alt.Tooltip("kind:N"), alt.Tooltip("value:Q", title=unit)]
     base = alt.Chart(df).encode(
         x=_time_axis(period),
@@ -116,7 +136,9 @@ def contributors(series: dict[str, list[dict[str, Any]] | None], unit: str, peri
         color=color, tooltip=tooltip,
     )  # fmt: skip
     active = base.transform_filter(alt.datum.kind == kinds[0]).mark_line(point=True)
-    others = base.transform_filter(alt.datum.kind != kinds[0]).mark_point(size=110, filled=True, opacity=0.9)
+    others = base.transform_filter(alt.datum.kind != kinds[0]).mark_point(
+        size=110, filled=True, opacity=0.9
+    )
     return alt.layer(active, others.encode(shape=shape)).properties(height=HEIGHT)
 
 
@@ -136,8 +158,16 @@ def punchcard(m: Metric, rows: list[dict[str, Any]] | None) -> alt.Chart:
 
 
 def ranking(
-    df: pd.DataFrame, label: str, value: str, title: str, *, color: str | None = None,
-    tooltip: list[str] | None = None, top: int = TOP, fmt: str = ",.3~f", counts: bool = False,
+    df: pd.DataFrame,
+    label: str,
+    value: str,
+    title: str,
+    *,
+    color: str | None = None,
+    tooltip: list[str] | None = None,
+    top: int = TOP,
+    fmt: str = ",.3~f",
+    counts: bool = False,
 ) -> alt.Chart:
     """Horizontal bars of the ``top`` largest ``value`` by ``label``."""
     if not df.empty:
@@ -164,8 +194,14 @@ def onion(m: Metric, rows: list[dict[str, Any]] | None) -> alt.Chart:
         df["share"] = df["share"].round(3)
     chart = ranking(df, "author", "commits", axis_title(m, "commits"), color="category",
                     tooltip=["category", "share"], top=20, counts=True)  # fmt: skip
-    return chart.encode(color=alt.Color("category:N", title=None, legend=alt.Legend(orient="top"),
-                                        scale=alt.Scale(domain=["core", "regular", "casual"])))
+    return chart.encode(
+        color=alt.Color(
+            "category:N",
+            title=None,
+            legend=alt.Legend(orient="top"),
+            scale=alt.Scale(domain=["core", "regular", "casual"]),
+        )
+    )
 
 
 def coupling(m: Metric, rows: list[dict[str, Any]] | None, top: int = 12) -> alt.Chart:
@@ -191,10 +227,13 @@ def owners(m: Metric, rows: list[dict[str, Any]] | None) -> alt.Chart:
     if df.empty:
         grouped = pd.DataFrame(columns=["owner", "files", "mean_share"])
     else:
-        grouped = df.groupby("owner", as_index=False).agg(files=("path", "size"), mean_share=("value", "mean"))
+        grouped = df.groupby("owner", as_index=False).agg(
+            files=("path", "size"), mean_share=("value", "mean")
+        )
         grouped["mean_share"] = grouped["mean_share"].round(3)
-    return ranking(grouped, "owner", "files", "files owned (main author)", tooltip=["mean_share"],
-                   counts=True)
+    return ranking(
+        grouped, "owner", "files", "files owned (main author)", tooltip=["mean_share"], counts=True
+    )
 
 
 def generic_series(m: Metric, rows: list[dict[str, Any]] | None, period: str = "") -> alt.Chart:

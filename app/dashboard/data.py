@@ -154,7 +154,9 @@ def register(text: str, ref: str = "HEAD") -> tuple[RepositoryRecord, bool, RunR
     target = validate_target(text)
     s = store()
     try:
-        record, new = add_repository(s, settings(), target, ref=(ref or "HEAD").strip(), clone=False)
+        record, new = add_repository(
+            s, settings(), target, ref=(ref or "HEAD").strip(), clone=False
+        )
     except RepometerError as exc:
         raise RefusedError(str(exc)) from None
     run = start_run(s, settings(), record, "analyze")
@@ -207,7 +209,9 @@ def progress(run: RunRecord) -> tuple[float | None, str]:
         total = _reachable(settings().database_url, record.id, record.head)
         if total is None:
             return None, f"ingesting: {stored:,} commits stored"
-        return min(1.0, stored / total) if total else 1.0, f"ingesting: {stored:,} of {total:,} commits"
+        return min(
+            1.0, stored / total
+        ) if total else 1.0, f"ingesting: {stored:,} of {total:,} commits"
     names = run.metrics or [m.name for m in registry()]
     wanted = [metric(n) for n in names if n in registry()]
     stale = {m.name for m in stale_metrics(s, record, wanted)}
@@ -311,10 +315,16 @@ def load(record: RepositoryRecord, name: str, params: dict[str, Any] | None = No
     default = key == m.parameters_key({})
     url = settings().database_url
     cached = _result(url, record.id, record.generation, record.head, m.name, m.version, key)
-    fresh = cached is not None and cached["generation"] == record.generation and cached["head"] == record.head
+    fresh = (
+        cached is not None
+        and cached["generation"] == record.generation
+        and cached["head"] == record.head
+    )
     if fresh:
         assert cached is not None
-        return Loaded(m, cached["rows"], True, error=cached["error"], computed_at=cached["computed_at"])
+        return Loaded(
+            m, cached["rows"], True, error=cached["error"], computed_at=cached["computed_at"]
+        )
     if not default and is_ingested(record) and record.status != "ingesting":
         try:
             result, _ = get_or_compute(store(), record, _in_process(settings()), m, params)

@@ -41,7 +41,9 @@ def repository_selector(label: str = "Repository", key: str = "repo") -> Reposit
         return None
     names = [r.name for r in records]
     wanted = st.query_params.get("repo")
-    if key not in st.session_state or (wanted and wanted != st.session_state.get(f"{key}_from_url")):
+    if key not in st.session_state or (
+        wanted and wanted != st.session_state.get(f"{key}_from_url")
+    ):
         found = data.find_repository(wanted) if wanted else None
         st.session_state[key] = found.name if found else st.session_state.get(key, names[0])
         st.session_state[f"{key}_from_url"] = wanted
@@ -150,20 +152,26 @@ def metric_caption(loaded: data.Loaded) -> None:
     st.caption(" · ".join(bits))
 
 
-def framed(loaded: data.Loaded, draw: Callable[[data.Loaded], None], *, title: str | None = None) -> None:
+def framed(
+    loaded: data.Loaded, draw: Callable[[data.Loaded], None], *, title: str | None = None
+) -> None:
     """A metric's subheader, its chart (or why there is none), and a stale mark when needed."""
     st.markdown(f"**{title or loaded.name.replace('_', ' ').capitalize()}**")
     if loaded.rows is None:
         if loaded.error:
             st.error(f"{loaded.name}: {loaded.error}")
         else:
-            st.info(f"{loaded.name}: not computed yet (computing).", icon=":material/hourglass_empty:")
+            st.info(
+                f"{loaded.name}: not computed yet (computing).", icon=":material/hourglass_empty:"
+            )
         return
     if loaded.error:
         st.error(f"{loaded.name} failed: {loaded.error}")
         return
     if not loaded.fresh:
-        st.caption(f":orange[stale: computed {loaded.computed_at} from an older history; recomputing]")
+        st.caption(
+            f":orange[stale: computed {loaded.computed_at} from an older history; recomputing]"
+        )
     for note in loaded.notes:
         st.caption(f":orange[{note}]")
     draw(loaded)

@@ -24,9 +24,7 @@ def lines_changed(
     column = period_column(period)
     df = ctx.aggregate([column], sums=["lines_added", "lines_deleted"], exclude_bots=exclude_bots)
     df["value"] = df["sum_lines_added"] + df["sum_lines_deleted"]
-    return series(
-        df, column, added="sum_lines_added", deleted="sum_lines_deleted", value="value"
-    )
+    return series(df, column, added="sum_lines_added", deleted="sum_lines_deleted", value="value")
 
 
 @metric(version=1, unit="commits", shape=Shape.SERIES)

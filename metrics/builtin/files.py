@@ -91,9 +91,18 @@ def temporal_coupling(
         if support < min_support:
             continue
         for file, other in ((a, b), (b, a)):
-            rows.append({"file": file, "coupled_file": other, "support": support,
-                         "confidence": support / revisions[file], "revisions": revisions[file]})
-    return sorted(rows, key=lambda r: (-r["support"], -r["confidence"], r["file"], r["coupled_file"]))
+            rows.append(
+                {
+                    "file": file,
+                    "coupled_file": other,
+                    "support": support,
+                    "confidence": support / revisions[file],
+                    "revisions": revisions[file],
+                }
+            )
+    return sorted(
+        rows, key=lambda r: (-r["support"], -r["confidence"], r["file"], r["coupled_file"])
+    )
 
 
 def _author_lines(ctx, exclude_bots: bool) -> pd.DataFrame:
@@ -112,10 +121,13 @@ def _owners(df: pd.DataFrame) -> pd.DataFrame:
         lines=("lines", "sum"), changes=("sha", "nunique"), name=("mailmap_name", "last")
     )
     per_author = per_author.sort_values(
-        ["path", "lines", "changes", "mailmap_email"], ascending=[True, False, False, True],
+        ["path", "lines", "changes", "mailmap_email"],
+        ascending=[True, False, False, True],
         kind="stable",
     )
-    totals = per_author.groupby("path").agg(total=("lines", "sum"), authors=("mailmap_email", "size"))
+    totals = per_author.groupby("path").agg(
+        total=("lines", "sum"), authors=("mailmap_email", "size")
+    )
     owners = per_author.groupby("path").head(1).set_index("path").join(totals)
     owners["share"] = (owners["lines"] / owners["total"]).where(owners["total"] > 0, 1.0)
     return owners
@@ -134,9 +146,7 @@ def ownership(ctx, *, exclude_bots: bool = False) -> list[dict[str, Any]]:
 
 
 @metric(version=1, unit="share", shape=Shape.SCALAR)
-def knowledge_loss(
-    ctx, *, inactive_days: int = 180, exclude_bots: bool = False
-) -> dict[str, Any]:
+def knowledge_loss(ctx, *, inactive_days: int = 180, exclude_bots: bool = False) -> dict[str, Any]:
     """Knowledge loss: share of files at the head whose main author has gone inactive
     (no commit in the ``inactive_days`` before the newest commit)."""
     df = _author_lines(ctx, exclude_bots)
@@ -165,8 +175,7 @@ def authors_per_file(
     df = _changes(ctx, ["mailmap_email"], exclude_bots)
     per_author = df.groupby(["path", "mailmap_email"])["sha"].nunique().reset_index(name="commits")
     per_author["minor"] = (
-        per_author["commits"] / per_author.groupby("path")["commits"].transform("sum")
-        < minor_share
+        per_author["commits"] / per_author.groupby("path")["commits"].transform("sum") < minor_share
     )
     per_file = per_author.groupby("path").agg(
         authors=("commits", "size"), minor=("minor", "sum"), commits=("commits", "sum")

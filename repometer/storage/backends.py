@@ -24,9 +24,7 @@ class Backend:
     max_rows_per_statement: int
     """Rows per bulk request; CrateDB nodes reject very large bulk payloads."""
 
-    def upsert(
-        self, table: sa.Table, key: Sequence[str], *, update: bool = True
-    ) -> sa.Insert:
+    def upsert(self, table: sa.Table, key: Sequence[str], *, update: bool = True) -> sa.Insert:
         """INSERT that overwrites (or, with ``update=False``, keeps) a row with the same key."""
         insert = sqlite_insert(table) if self.name == "sqlite" else pg_insert(table)
         if not update:

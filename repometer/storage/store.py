@@ -350,7 +350,9 @@ class Store:
         with self._read() as conn:
             with_files = set(
                 conn.execute(
-                    sa.select(file_changes.c.sha).where(file_changes.c.repo_id == repo_id).distinct()
+                    sa.select(file_changes.c.sha)
+                    .where(file_changes.c.repo_id == repo_id)
+                    .distinct()
                 ).scalars()
             )
         orphans = sorted(with_files - self.stored_shas(repo_id))
@@ -396,8 +398,7 @@ class Store:
     ) -> pd.DataFrame:
         """File rows with any commit columns joined in by name (file columns win on clashes)."""
         selected = [
-            file_changes.c[n] if n in file_changes.c else _columns(commits, [n])[0]
-            for n in columns
+            file_changes.c[n] if n in file_changes.c else _columns(commits, [n])[0] for n in columns
         ]
         query = (
             sa.select(*selected)
@@ -482,9 +483,7 @@ class Store:
         columns = [c for c in metric_results.c if c.name != "rows"]
         with self._read() as conn:
             rows = conn.execute(sa.select(*columns).where(r.repo_id == repo_id)).all()
-        return [
-            ResultRecord(**_utc(dict(row._mapping), "computed_at"), rows=None) for row in rows
-        ]
+        return [ResultRecord(**_utc(dict(row._mapping), "computed_at"), rows=None) for row in rows]
 
     # -- runs -----------------------------------------------------------------------------
 

@@ -31,7 +31,9 @@ st.dataframe(
     column_config={"description": st.column_config.TextColumn(width="large"),
                    "parameters": st.column_config.TextColumn(width="large")},
 )  # fmt: skip
-st.caption(f"{len(catalogue)} metrics. Every metric takes since and until (inclusive author days, UTC).")
+st.caption(
+    f"{len(catalogue)} metrics. Every metric takes since and until (inclusive author days, UTC)."
+)
 
 st.header("Look at a metric")
 record = widgets.repository_selector(key="metrics_repo")
@@ -67,7 +69,9 @@ with st.expander("Parameters", expanded=bool(m.parameters)):
             value = _input(p, f"param_{m.name}_{p.name}")
         if value != p.default:
             params[p.name] = value
-st.caption(f"{m.description} · unit: {m.unit} · shape: {m.shape} · parameters: {data.parameters_text(params)}")
+st.caption(
+    f"{m.description} · unit: {m.unit} · shape: {m.shape} · parameters: {data.parameters_text(params)}"
+)
 
 entry = data.load(record, m.name, params)
 if entry.needs_run or not data.is_ingested(record):
@@ -80,12 +84,16 @@ else:
     if not entry.fresh:
         st.caption(f":orange[stale: computed {entry.computed_at} from an older history]")
     if m.shape == Shape.SERIES:
-        period = params.get("period") or next((p.default for p in m.parameters if p.name == "period"), "")
+        period = params.get("period") or next(
+            (p.default for p in m.parameters if p.name == "period"), ""
+        )
         st.altair_chart(charts.generic_series(m, entry.rows, period), width="stretch")
     elif m.shape == Shape.SCALAR and entry.rows:
         row = entry.rows[0]
         value = row.get("value")
-        st.metric(f"{m.name} ({m.unit})", f"{value:.4g}" if isinstance(value, float) else str(value))
+        st.metric(
+            f"{m.name} ({m.unit})", f"{value:.4g}" if isinstance(value, float) else str(value)
+        )
         extra = {k: v for k, v in row.items() if k != "value"}
         if extra:
             st.json(extra, expanded=False)

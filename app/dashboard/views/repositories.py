@@ -99,7 +99,9 @@ if submitted:
     else:
         verb = "Added" if new else "Already registered:"
         st.session_state["followed_run"] = (
-            record.name, run.id, f"{verb} {record.name}; analysing it (run {run.id[:8]})."
+            record.name,
+            run.id,
+            f"{verb} {record.name}; analysing it (run {run.id[:8]}).",
         )
         st.rerun()  # the table above shows it now
 followed = st.session_state.get("followed_run")

@@ -20,9 +20,14 @@ st.caption(f"{record.url} · ref {record.ref} · head {(record.head or 'none')[:
 top = st.columns(5)
 top[0].metric("Commits", f"{summary['commits']:,}")
 top[1].metric("Authors", f"{summary['authors']:,}")
-top[2].metric("Lines added / deleted", f"+{summary['lines_added']:,} / -{summary['lines_deleted']:,}")
-top[3].metric("Last ingest", widgets.ago(summary["last_ingested"]),
-              help=summary["last_ingested"] or "not ingested yet")
+top[2].metric(
+    "Lines added / deleted", f"+{summary['lines_added']:,} / -{summary['lines_deleted']:,}"
+)
+top[3].metric(
+    "Last ingest",
+    widgets.ago(summary["last_ingested"]),
+    help=summary["last_ingested"] or "not ingested yet",
+)
 top[4].metric("Fresh results", f"{summary['fresh']} / {summary['metrics']}")
 if record.status == "failed" and data.is_ingested(record):
     st.error(f"The last ingestion failed: {record.error}. Showing the history stored before it.")
@@ -158,4 +163,6 @@ with right:
             title="Most complex files",
         )  # fmt: skip
 if wanted.get("since") or wanted.get("until"):
-    st.caption("Languages and complexity describe the files at the head: the date range does not apply.")
+    st.caption(
+        "Languages and complexity describe the files at the head: the date range does not apply."
+    )
