@@ -21,7 +21,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import date, datetime
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Literal
 
@@ -37,7 +37,7 @@ from starlette.routing import Match
 
 from app import runs as runs_module
 from app.summaries import repository_summary
-from metrics.api import COMMON_PARAMETERS, Metric, Parameter, ParameterError
+from metrics.api import Metric, ParameterError
 from metrics.registry import UnknownMetricError
 from repometer.compute import get_or_compute, is_fresh, registry_for
 from repometer.errors import (
@@ -64,7 +64,6 @@ _REF_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._/-]*$"
 #: since/until: a calendar date or empty (checked by the endpoint, with the metric's other
 #: parameters, so that every parameter error has the same shape)
 _DATE_SCHEMA = {"anyOf": [{"format": "date"}, {"maxLength": 0}]}
-_INT64 = (-(2**63), 2**63 - 1)
 _MAX_KEY = 1024  # longest repository key looked up (ids are 16 characters)
 _MAX_VALUE = 4096  # longest parameter value
 
@@ -582,25 +581,7 @@ class _Api:
             resolved = metric.resolve(given)
         except ParameterError as exc:
             raise ApiError(422, "invalid_parameter", str(exc)) from None
-        for param in (*metric.parameters, *COMMON_PARAMETERS):
-            _check_value(param, resolved[param.name])
         return resolved
-
-
-def _check_value(param: Parameter, value: Any) -> None:
-    """What ``Metric.resolve`` lets through but no computation can use."""
-    problem = None
-    if param.type == "float" and not math.isfinite(value):
-        problem = "a finite number"
-    elif param.type == "int" and not _INT64[0] <= value <= _INT64[1]:
-        problem = "a 64-bit integer"
-    elif param.type == "date" and value:
-        try:
-            date.fromisoformat(value)
-        except ValueError:
-            problem = "a calendar date (YYYY-MM-DD)"
-    if problem:
-        raise ApiError(422, "invalid_parameter", f"parameter {param.name!r} must be {problem}")
 
 
 def _rows_json(text: str | None) -> bytes:

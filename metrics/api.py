@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import json
 import re
 import typing
@@ -65,8 +66,12 @@ class Parameter:
                 if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                     raise ValueError(value)
                 result = int(value)
+                if not -(2**63) <= result < 2**63:  # what every database can store
+                    raise ValueError(value)
             elif self.type == "float":
                 result = float(value)
+                if not math.isfinite(result):
+                    raise ValueError(value)
             elif self.type == "date":
                 result = "" if value in (None, "") else str(value)
                 if result and not _DATE.match(result):

@@ -289,7 +289,7 @@ def test_non_default_parameters_are_computed_in_the_request(client, store, setti
         ("colour=blue", "has no parameter 'colour'"),
         ("exclude_bots=maybe", "must be of type bool"),
         ("period=year", "must be one of day, week, month"),
-        ("since=2024-13-01", "calendar date"),
+        ("since=2024-13-01", "must be of type date"),
         ("since=01/02/2024", "since"),
         ("period=day&period=week", "given twice"),
     ],

@@ -155,6 +155,8 @@ def test_decorator_reads_the_signature_and_docstring() -> None:
     [
         ({"limit": "many"}, "parameter 'limit' must be of type int, not 'many'"),
         ({"limit": 2.5}, "parameter 'limit' must be of type int"),
+        ({"limit": str(2**64)}, "parameter 'limit' must be of type int"),
+        ({"since": "2024-02-30"}, "parameter 'since' must be of type date"),
         ({"by": "repo"}, "parameter 'by' must be one of file, directory, not 'repo'"),
         ({"bots": "maybe"}, "parameter 'bots' must be of type bool"),
         ({"since": "last week"}, "parameter 'since' must be of type date"),
