@@ -142,17 +142,30 @@ def _short(sha: str | None) -> str:
     return sha[:12] if sha else "(no commits)"
 
 
-@app.command()
-def add(
-    target: Annotated[str, typer.Argument(help="Local path or URL (https, ssh, git@host:path).")],
-    ref: Annotated[
-        str, typer.Option(help="Ingest what this ref reaches instead of HEAD.")
-    ] = "HEAD",
-) -> None:
-    """Register a repository (a remote one is mirrored under the data directory)."""
-    store = _store()
+Target = Annotated[str, typer.Argument(help="Local path or URL (https, ssh, git@host:path).")]
+Ref = Annotated[str, typer.Option(help="Ingest what this ref reaches instead of HEAD.")]
+Repos = Annotated[
+    list[str] | None, typer.Argument(help="Ids, names or URLs (default: every repository).")
+]
+
+
+def _register(store: Store, target: str, ref: str) -> tuple[RepositoryRecord, bool]:
     with err_console.status(f"registering {target}"):
-        record, created = add_repository(store, state.settings, target, ref=ref)
+        return add_repository(store, state.settings, target, ref=ref)
+
+
+def _records(store: Store, repos: list[str] | None) -> list[RepositoryRecord]:
+    """The named repositories, or every one; says so when none is registered."""
+    records = [store.get_repository(r) for r in repos] if repos else store.list_repositories()
+    if not records:
+        err_console.print("no repositories registered; add one with `repometer add TARGET`")
+    return records
+
+
+@app.command()
+def add(target: Target, ref: Ref = "HEAD") -> None:
+    """Register a repository (a remote one is mirrored under the data directory)."""
+    record, created = _register(_store(), target, ref)
     if created:
         err_console.print(f"added {record.name} (id {record.id})")
     else:
@@ -160,17 +173,10 @@ def add(
 
 
 @app.command()
-def ingest(
-    repos: Annotated[
-        list[str] | None, typer.Argument(help="Ids, names or URLs (default: every repository).")
-    ] = None,
-) -> None:
+def ingest(repos: Repos = None) -> None:
     """Bring the stored history of repositories up to date with git."""
     store = _store()
-    records = [store.get_repository(r) for r in repos] if repos else store.list_repositories()
-    if not records:
-        err_console.print("no repositories registered; add one with `repometer add TARGET`")
-        return
+    records = _records(store, repos)
     stale = []
     for record in records:
         if _up_to_date(store, record):
@@ -182,16 +188,10 @@ def ingest(
 
 
 @app.command()
-def run(
-    target: Annotated[str, typer.Argument(help="Local path or URL of a git repository.")],
-    ref: Annotated[
-        str, typer.Option(help="Ingest what this ref reaches instead of HEAD.")
-    ] = "HEAD",
-) -> None:
+def run(target: Target, ref: Ref = "HEAD") -> None:
     """Register a repository if needed, ingest it now and compute the whole catalogue."""
     store = _store()
-    with err_console.status(f"registering {target}"):
-        record, _ = add_repository(store, state.settings, target, ref=ref)
+    record, _ = _register(store, target, ref)
     if record.ref != ref:
         store.set_ref(record.id, ref)
         record = store.get_repository(record.id)
@@ -302,9 +302,7 @@ def _selected_metrics(names: list[str] | None) -> list[Metric]:
 
 @app.command()
 def compute(
-    repos: Annotated[
-        list[str] | None, typer.Argument(help="Ids, names or URLs (default: every repository).")
-    ] = None,
+    repos: Repos = None,
     metric_names: Annotated[
         list[str] | None, typer.Option("--metric", "-m", help="Only these metrics (repeatable).")
     ] = None,
@@ -312,10 +310,7 @@ def compute(
 ) -> None:
     """Compute the metrics whose cached results are missing or stale."""
     store = _store()
-    records = [store.get_repository(r) for r in repos] if repos else store.list_repositories()
-    if not records:
-        err_console.print("no repositories registered; add one with `repometer add TARGET`")
-        return
+    records = _records(store, repos)
     metrics = _selected_metrics(metric_names)  # unknown names fail here
     stale = [r for r in records if force or stale_metrics(store, r, metrics)]
     for record in records:
