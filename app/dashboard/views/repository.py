@@ -53,6 +53,17 @@ def chart(obj: Any) -> None:
     st.altair_chart(obj, width="stretch")
 
 
+def ranking(name: str, key: str, axis: str, title: str, tooltip: list[str]) -> None:
+    """A bar chart ranking the rows of one loaded metric by their value."""
+    if name in loaded:
+        widgets.framed(
+            loaded[name],
+            lambda e: chart(charts.ranking(charts.frame(e.rows), key, "value",
+                                           charts.axis_title(e.metric, axis), tooltip=tooltip)),
+            title=title,
+        )  # fmt: skip
+
+
 def scalar(column: Any, name: str, label: str, fmt: str = "{:,}", help_key: str = "") -> None:
     entry = loaded.get(name)
     if entry is None or not entry.rows or entry.error:
@@ -121,14 +132,8 @@ with right:
 st.header("Files")
 left, right = st.columns(2)
 with left:
-    if "hotspots" in loaded:
-        widgets.framed(
-            loaded["hotspots"],
-            lambda e: chart(charts.ranking(charts.frame(e.rows), "path", "value",
-                                           charts.axis_title(e.metric, "changes × lines"),
-                                           tooltip=["changes", "lines"])),
-            title="Hotspots (change frequency × size)",
-        )  # fmt: skip
+    ranking("hotspots", "path", "changes × lines", "Hotspots (change frequency × size)",
+            ["changes", "lines"])  # fmt: skip
 with right:
     if "ownership" in loaded:
         widgets.framed(loaded["ownership"], lambda e: chart(charts.owners(e.metric, e.rows)),
@@ -146,22 +151,9 @@ if "temporal_coupling" in loaded:
 st.header("Content at the head")
 left, right = st.columns(2)
 with left:
-    if "language_distribution" in loaded:
-        widgets.framed(
-            loaded["language_distribution"],
-            lambda e: chart(charts.ranking(charts.frame(e.rows), "language", "value",
-                                           charts.axis_title(e.metric, "lines"), tooltip=["files", "share"])),
-            title="Languages",
-        )  # fmt: skip
+    ranking("language_distribution", "language", "lines", "Languages", ["files", "share"])
 with right:
-    if "complexity" in loaded:
-        widgets.framed(
-            loaded["complexity"],
-            lambda e: chart(charts.ranking(charts.frame(e.rows), "path", "value",
-                                           charts.axis_title(e.metric, "total"),
-                                           tooltip=["functions", "max", "average"])),
-            title="Most complex files",
-        )  # fmt: skip
+    ranking("complexity", "path", "total", "Most complex files", ["functions", "max", "average"])
 if wanted.get("since") or wanted.get("until"):
     st.caption(
         "Languages and complexity describe the files at the head: the date range does not apply."
