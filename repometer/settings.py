@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import ByteSize, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: URL schemes a repository may be mirrored over.
+Scheme = Literal["https", "ssh", "git"]
 
 
 def _default_home() -> Path:
@@ -48,10 +52,36 @@ class Settings(BaseSettings):
     """A running ``dask scheduler`` (``tcp://host:8786``); a LocalCluster per run when unset."""
 
     allow_local_paths: bool = False
-    """Whether the REST API accepts local paths as repositories (remote URLs only when false)."""
+    """Whether the REST API and dashboard accept local paths (the CLI always does)."""
+
+    url_schemes: Annotated[list[Scheme], NoDecode] = ["https"]
+    """Schemes the REST API and dashboard accept, comma-separated (the CLI takes all three)."""
+
+    allow_private_hosts: bool = False
+    """Whether remote hosts may resolve to loopback, private, link-local or CGNAT addresses
+    (an internal forge); refused by default, at registration and before every fetch."""
+
+    max_mirror_size: ByteSize = ByteSize(2 * 1024**3)
+    """A clone or fetch that makes a mirror larger than this (``2GiB``, ``500MB``) is killed."""
+
+    max_blob_size: ByteSize = ByteSize(10 * 1024**2)
+    """Files larger than this are not line-counted (their changes are flagged) or read."""
+
+    rename_limit: int = Field(default=1000, ge=0)
+    """git's rename-detection limit; commits beyond it are flagged ``renames_skipped``."""
+
+    api_registration_rate: str = "10/hour"
+    """How many repositories one client may register through the REST API (``N/unit``)."""
 
     api_token: str | None = None
     """When set, the REST API's write endpoints require ``Authorization: Bearer <token>``."""
+
+    @field_validator("url_schemes", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def mirrors_dir(self) -> Path:
