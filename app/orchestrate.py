@@ -169,14 +169,11 @@ def prefect_api(settings: Settings) -> Iterator[str]:
 
 def export_settings(settings: Settings) -> None:
     """Make ``settings`` what every process of the run reads (Dask workers included)."""
-    os.environ["REPOMETER_HOME"] = str(settings.home)
-    os.environ["REPOMETER_DB_URL"] = settings.database_url
-    os.environ["REPOMETER_WORKERS"] = str(settings.workers)
-    os.environ["REPOMETER_BATCH_SIZE"] = str(settings.batch_size)
-    if settings.plugins_dir is not None:
-        os.environ["REPOMETER_PLUGINS_DIR"] = str(settings.plugins_dir)
-    if settings.dask_address:
-        os.environ["REPOMETER_DASK_ADDRESS"] = settings.dask_address
+    for name, value in settings.as_environment().items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     get_settings.cache_clear()
 
 

@@ -83,6 +83,20 @@ class Settings(BaseSettings):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
 
+    def as_environment(self) -> dict[str, str]:
+        """These settings as ``REPOMETER_*`` variables, for the processes a run starts;
+        unset optional fields map to None (to be removed from the environment)."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if name == "db_url":
+                value = self.database_url
+            if isinstance(value, list):
+                value = ",".join(value)
+            elif isinstance(value, bool):
+                value = str(value).lower()
+            env[f"REPOMETER_{name.upper()}"] = None if value is None else str(value)
+        return env
+
     @property
     def mirrors_dir(self) -> Path:
         return self.home / "mirrors"

@@ -293,7 +293,8 @@ def test_errors_are_one_line_and_register_nothing(
         (("add", f"file://{work.path}"), ("refused", "file")),
         (("add", "--", "-oProxyCommand=x"), ("refused",)),
         (("add", "https://user:pass@example.com/r.git"), ("refused", "credentials")),
-        (("add", f"git://127.0.0.1:{port}/x.git"), ("git clone failed", "Connection refused")),
+        (("add", f"git://127.0.0.1:{port}/x.git"), ("refused", "not a public address")),
+        (("add", "https://nosuchhost.invalid/x.git"), ("refused", "could not resolve host")),
         (("ingest", "nosuchrepo"), ("unknown repository", "nosuchrepo")),
         (("add", "--ref", "nosuchref", str(work.path)), ("unknown revision", "nosuchref")),
     ]

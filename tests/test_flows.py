@@ -292,12 +292,11 @@ def prefect_server() -> Iterator[None]:
 
 def export_settings(mp: pytest.MonkeyPatch, settings: Settings) -> None:
     """Make ``settings`` what this process and the workers it starts read."""
-    mp.setenv("REPOMETER_HOME", str(settings.home))
-    mp.setenv("REPOMETER_DB_URL", settings.database_url)
-    mp.setenv("REPOMETER_WORKERS", str(settings.workers))
-    mp.setenv("REPOMETER_BATCH_SIZE", str(settings.batch_size))
-    for name in ("REPOMETER_DASK_ADDRESS", "REPOMETER_PLUGINS_DIR"):
-        mp.delenv(name, raising=False)
+    for name, value in settings.as_environment().items():
+        if value is None:
+            mp.delenv(name, raising=False)
+        else:
+            mp.setenv(name, value)
     get_settings.cache_clear()
 
 
@@ -331,8 +330,9 @@ def flow_env(tmp_path_factory: pytest.TempPathFactory, prefect_server: None) -> 
 
     root = tmp_path_factory.mktemp("flows")
     settings = Settings(
-        home=root / "home", db_url=f"sqlite:///{root / 'flows.db'}", workers=2, batch_size=2
-    )
+        home=root / "home", db_url=f"sqlite:///{root / 'flows.db'}", workers=2, batch_size=2,
+        allow_private_hosts=True,  # the git daemon of the mirror tests listens on loopback
+    )  # fmt: skip
     with pytest.MonkeyPatch.context() as mp:
         export_settings(mp, settings)
         store = open_store(settings.database_url)
@@ -657,7 +657,7 @@ def external_cluster(tmp_path: Path) -> Iterator[ExternalCluster]:
     base_env.update(
         PREFECT_HOME=str(tmp_path / "worker-prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
         DASK_LOGGING__DISTRIBUTED="error", REPOMETER_DB_URL=db_url, REPOMETER_WORKERS="2",
-        REPOMETER_BATCH_SIZE="2",
+        REPOMETER_BATCH_SIZE="2", REPOMETER_ALLOW_PRIVATE_HOSTS="true",
     )  # fmt: skip
     logs = tmp_path / "dask-logs"
     logs.mkdir()
@@ -732,7 +732,9 @@ def test_external_cluster_workers_make_their_own_mirrors_and_store_the_same(
 
         # on the external cluster, whose workers have no mirror yet
         main_home = tmp_path / "main-home"
-        external_settings = Settings(home=main_home, db_url=external_cluster.db_url, workers=2)
+        external_settings = Settings(
+            home=main_home, db_url=external_cluster.db_url, workers=2, allow_private_hosts=True
+        )
         external_store = open_store(external_cluster.db_url)
         try:
             record, _ = add_repository(external_store, external_settings, url)

@@ -116,6 +116,12 @@ class GitDaemon:
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # the test git daemon listens on loopback, which the URL policy refuses by default
+    return settings.model_copy(update={"allow_private_hosts": True})
+
+
+@pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[GitDaemon]:
     base = tmp_path / "served"
     base.mkdir()
@@ -298,8 +304,7 @@ def test_add_remote_clones_a_bare_mirror_without_running_hooks(
     assert not (mirror / "index").exists()  # nothing was ever checked out
     assert refs(mirror) == refs(bare)
     assert git_out(mirror, "rev-parse", "HEAD") == git_out(bare, "rev-parse", "HEAD")
-    hooks = [p.name for p in (mirror / "hooks").iterdir() if not p.name.endswith(".sample")]
-    assert hooks == []  # none copied from a template directory
+    assert not (mirror / "hooks").exists()  # no template directory was copied
 
     result = ingest_repository(store, record, settings)
 

@@ -32,7 +32,7 @@ from repometer.registry import add_repository, git_dir_of
 from repometer.settings import Settings, get_settings
 from repometer.storage import RepositoryRecord, Store, open_store
 from repometer.storage.store import HistoryFilter, RunRecord
-from repometer.targets import Target, looks_remote, parse_target
+from repometer.targets import Target, UrlPolicy, parse_target
 
 #: seconds a read stays cached: short, so that runs finishing elsewhere show up quickly
 READ_TTL = 5
@@ -135,16 +135,12 @@ class RefusedError(Exception):
 
 
 def validate_target(text: str) -> Target:
+    """The form check of what the user typed (the host is checked when it is registered)."""
     text = (text or "").strip()
     if not text:
         raise RefusedError("Enter a repository URL (https://, ssh://, git:// or git@host:path).")
-    if not looks_remote(text) and not settings().allow_local_paths:
-        raise RefusedError(
-            f"refused: {text!r} is not a remote URL, and local paths are disabled here "
-            "(set REPOMETER_ALLOW_LOCAL_PATHS=true to allow them)"
-        )
     try:
-        return parse_target(text)
+        return parse_target(text, UrlPolicy.for_services(settings()))
     except RepometerError as exc:
         raise RefusedError(str(exc)) from None
 
@@ -155,7 +151,12 @@ def register(text: str, ref: str = "HEAD") -> tuple[RepositoryRecord, bool, RunR
     s = store()
     try:
         record, new = add_repository(
-            s, settings(), target, ref=(ref or "HEAD").strip(), clone=False
+            s,
+            settings(),
+            target,
+            ref=(ref or "HEAD").strip(),
+            clone=False,
+            policy=UrlPolicy.for_services(settings()),
         )
     except RepometerError as exc:
         raise RefusedError(str(exc)) from None

@@ -69,25 +69,26 @@ else:
     )  # fmt: skip
     for record in records:
         if record.status == "failed":
-            st.error(f"**{record.name}** failed: {record.error}")
+            st.error(f"**{widgets.md(record.name)}** failed: {widgets.md(record.error)}")
     for record, run in active.values():
-        widgets.show_run(run, title=f"{record.name}: ")
+        widgets.show_run(run, title=f"{widgets.md(record.name)}: ")
     cols = st.columns(min(4, len(records)))
     for i, record in enumerate(records):
         with cols[i % len(cols)]:
-            st.page_link("views/repository.py", label=f"Open {record.name}",
+            st.page_link("views/repository.py", label=f"Open {widgets.md(record.name)}",
                          icon=":material/monitoring:", query_params={"repo": record.name})  # fmt: skip
 
 st.subheader("Add a repository")
 allow_local = data.settings().allow_local_paths
+schemes = ", ".join(f"{scheme}://" for scheme in data.settings().url_schemes)
 with st.form("add_repository"):
     target = st.text_input(
         "Repository URL or local path" if allow_local else "Repository URL",
         key="add_target",
         placeholder="https://github.com/owner/name",
-        help="https://, ssh://, git:// or git@host:owner/name"
+        help=f"Accepted here: {schemes} (REPOMETER_URL_SCHEMES)"
         + ("; or a path on this machine" if allow_local else
-           " (local paths are disabled: REPOMETER_ALLOW_LOCAL_PATHS)"),
+           "; local paths are disabled (REPOMETER_ALLOW_LOCAL_PATHS)"),
     )  # fmt: skip
     ref = st.text_input("Ref", value="HEAD", key="add_ref", help="branch, tag or HEAD")
     submitted = st.form_submit_button("Add and analyse", type="primary")
@@ -99,9 +100,9 @@ if submitted:
     else:
         verb = "Added" if new else "Already registered:"
         st.session_state["followed_run"] = (
-            record.name,
+            widgets.md(record.name),
             run.id,
-            f"{verb} {record.name}; analysing it (run {run.id[:8]}).",
+            f"{verb} {widgets.md(record.name)}; analysing it (run {run.id[:8]}).",
         )
         st.rerun()  # the table above shows it now
 followed = st.session_state.get("followed_run")
