@@ -156,6 +156,10 @@ def parse_remote(url: str, schemes: Iterable[str] = REMOTE_SCHEMES) -> Target:
     )
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+#: Special-purpose ranges that older Pythons' ``is_global`` reports as global (RFC 6890).
+_NOT_GLOBAL = [ipaddress.ip_network(n) for n in ("192.0.0.0/24", "64:ff9b:1::/48")]
+
 #: Resolves a host name to its addresses; a parameter so that tests can stand in for DNS.
 Resolver = Callable[[str, int], list[str]]
 
@@ -174,7 +178,12 @@ def is_public_address(address: str) -> bool:
     metadata), CGNAT, multicast, reserved or unspecified, IPv4-mapped IPv6 included."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address):
-        ip = ip.ipv4_mapped or ip.sixtofour or ip
+        if ip in _NAT64:  # reaches the IPv4 address in its last 32 bits
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        else:
+            ip = ip.ipv4_mapped or ip.sixtofour or ip
+    if any(ip in network for network in _NOT_GLOBAL):
+        return False
     return ip.is_global and not ip.is_multicast
 
 
