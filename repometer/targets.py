@@ -26,7 +26,7 @@ REMOTE_SCHEMES = ("https", "ssh", "git")
 #: Longest URL and host name accepted (the DNS limit for names).
 _MAX_URL, _MAX_HOST = 2048, 253
 _DEFAULT_PORTS = {"https": 443, "ssh": 22, "git": 9418}
-_SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^/].*)$")
+_SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^:].*)$")
 #: A host name or IPv4 address (never starting with '-', which ssh would read as an option).
 _HOSTNAME = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?$")
 _IPV6 = re.compile(r"^[0-9A-Fa-f:.]+$")
@@ -112,7 +112,10 @@ def parse_remote(url: str, schemes: Iterable[str] = REMOTE_SCHEMES) -> Target:
         if not _HOSTNAME.match(host):
             raise _refuse("an invalid host", url)
     else:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # e.g. an unbalanced "[" of an IPv6 host
+            raise _refuse(f"an invalid URL ({exc})", url) from None
         scheme = parts.scheme.lower()
         if scheme not in REMOTE_SCHEMES:
             raise RefusedTargetError(

@@ -114,7 +114,7 @@ REFUSED_EVERYWHERE = [
     ("fd::3", "remote-helper"),
     ("fake::https://forge.example/o/r", "remote-helper"),
     ("file:///etc", "scheme 'file'"),
-    ("file:/etc", "file: URL"),
+    ("file:", "file: URL"),
     ("ftp://forge.example/o/r.git", "scheme 'ftp'"),
     ("rsync://forge.example/o/r.git", "scheme 'rsync'"),
     ("http://forge.example/o/r.git", "scheme 'http'"),
