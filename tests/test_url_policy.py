@@ -18,6 +18,7 @@ import shutil
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -295,7 +296,12 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         self.requests.append(self.path)
-        if self.redirect_to:
+        if self.path.startswith("/private/"):
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="private"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.redirect_to:
             self.send_response(301)
             self.send_header("Location", self.redirect_to + self.path)
             self.send_header("Content-Length", "0")
@@ -433,3 +439,50 @@ def test_redirects_are_not_followed(https: HttpsServers, tmp_path: Path) -> None
     assert https.requests["redirector"], "git never asked the redirecting server"
     assert len(https.requests["origin"]) == before  # the redirect target was never contacted
     assert not (tmp_path / "via.git").exists()
+
+
+def test_a_server_asking_for_credentials_fails_at_once_without_prompting(
+    https: HttpsServers, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(GitCommandError, match="(?i)authentication|could not read Username|401"):
+        git.clone_mirror(
+            f"{https.base('origin')}/private/project.git", tmp_path / "private.git",
+            timeout=60, config=[f"http.sslCAInfo={https.ca}"],
+        )  # fmt: skip
+    assert time.monotonic() - started < 30  # no terminal prompt, no askpass helper waited on
+    assert not (tmp_path / "private.git").exists()
+
+
+def test_submodules_of_a_mirrored_repository_are_never_fetched_or_run(
+    https: HttpsServers, make_repo, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pwned"
+    work: GitRepo = make_repo("with-submodules")
+    work.write("README", "x\n")
+    work.commit("readme", date="2024-02-01T00:00:00+0000")
+    blob = work.git("hash-object", "-w", "README").strip()
+    # gitlinks and a .gitmodules whose urls would run a command or fetch another repository
+    work.write(
+        ".gitmodules",
+        f'[submodule "../../hooks"]\n\tpath = evil\n\turl = ext::sh -c touch% {marker}\n'
+        f'[submodule "other"]\n\tpath = other\n\turl = {https.base("origin")}/other.git\n',
+    )
+    work.git("update-index", "--add", "--cacheinfo", f"160000,{work.head()},evil")
+    work.git("update-index", "--add", "--cacheinfo", f"160000,{work.head()},other")
+    work.git("add", ".gitmodules")
+    work.commit("submodules", date="2024-03-01T00:00:00+0000")
+    bare = https.root / "subs.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work.path), str(bare)], check=True)
+    subprocess.run(["git", "-C", str(bare), "update-server-info"], check=True)
+
+    mirror = tmp_path / "subs-mirror.git"
+    git.clone_mirror(
+        f"{https.base('origin')}/subs.git", mirror, timeout=60,
+        config=[f"http.sslCAInfo={https.ca}"],
+    )  # fmt: skip
+    assert blob in git.run_git(["cat-file", "--batch-all-objects", "--batch-check"],
+                               git_dir=mirror).stdout.decode()  # fmt: skip
+    assert not marker.exists()
+    assert not any("other.git" in r for r in https.requests["origin"])
+    assert not (mirror / "modules").exists() and not (mirror / "evil").exists()
