@@ -142,7 +142,9 @@ def get_or_compute(
         assert cached is not None
         return cached, False
     git_dir = git_dir_of(record, settings)
-    with StoreContext(store, record, git_dir, workers=settings.workers) as context:
+    with StoreContext(
+        store, record, git_dir, workers=settings.workers, max_blob_size=settings.max_blob_size
+    ) as context:
         return compute_result(store, record, metric, context, resolved), True
 
 
@@ -160,7 +162,14 @@ def compute_repository(
     _require_ingested(record)
     git_dir = git_dir_of(record, settings)
     outcomes = []
-    with StoreContext(store, record, git_dir, workers=settings.workers, fan_out=fan_out) as context:
+    with StoreContext(
+        store,
+        record,
+        git_dir,
+        workers=settings.workers,
+        fan_out=fan_out,
+        max_blob_size=settings.max_blob_size,
+    ) as context:
         for metric in metrics:
             resolved = metric.resolve({})
             cached = store.get_result(

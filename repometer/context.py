@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pandas as pd
 import pygit2
 
 from metrics.context import RepositoryInfo, Tag, TreeEntry
+from repometer.settings import DEFAULT_MAX_BLOB_SIZE
 from repometer.storage import RepositoryRecord, Store
 from repometer.storage.store import HistoryFilter
 
@@ -50,12 +51,36 @@ def _object_database(git_dir: str) -> pygit2.Odb:
     return pygit2.Repository(git_dir).odb
 
 
-def apply_batch(
-    git_dir: str, fn: Callable[[str, bytes], Any], batch: Sequence[tuple[str, str]]
+def _content(odb: pygit2.Odb, oid: str, max_blob_size: int) -> bytes | None:
+    """A blob's content, or None when it is larger than ``max_blob_size`` (judged by its
+    header, so such a blob is never loaded)."""
+    if odb.read_header(oid)[1] > max_blob_size:
+        return None
+    return odb.read(oid)[1]
+
+
+def _apply(
+    odb: pygit2.Odb, fn: Callable[[str, bytes], Any], items: Sequence[tuple[str, str]], cap: int
 ) -> list[Any]:
-    """``fn(path, content)`` for each ``(path, blob id)``; runs in whichever process gets it."""
-    odb = _object_database(git_dir)
-    return [fn(path, odb.read(oid)[1]) for path, oid in batch]
+    results = []
+    for path, oid in items:
+        content = _content(odb, oid, cap)
+        results.append(None if content is None else fn(path, content))
+    return results
+
+
+def apply_batch(
+    git_dir: str,
+    fn: Callable[[str, bytes], Any],
+    batch: Sequence[tuple[str, str]],
+    max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
+) -> list[Any]:
+    """``fn(path, content)`` for each ``(path, blob id)``; runs in whichever process gets it.
+
+    A blob larger than ``max_blob_size`` is not read: its result is None, as for a file
+    ``fn`` has nothing to say about.
+    """
+    return _apply(_object_database(git_dir), fn, batch, max_blob_size)
 
 
 class ProcessPoolFanOut:
@@ -95,6 +120,7 @@ class StoreContext:
         until: str | None = None,
         workers: int | None = None,
         fan_out: FanOut | None = None,
+        max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
     ) -> None:
         self.store = store
         self.git_dir = git_dir
@@ -102,6 +128,8 @@ class StoreContext:
         self.until = until or None
         self.workers = workers or os.cpu_count() or 1
         self.fan_out = fan_out or ProcessPoolFanOut(self.workers)
+        #: Blobs larger than this are never read (see ``read_blob`` and ``map_files``).
+        self.max_blob_size = int(max_blob_size)
         self.repository = RepositoryInfo(record.id, record.name, record.head, record.generation)
         self._frames: dict[tuple[str, str | None, str | None], pd.DataFrame] = {}
 
@@ -209,7 +237,9 @@ class StoreContext:
         return list(self._tree)
 
     def read_blob(self, oid: str) -> bytes:
-        return self._repository.odb.read(oid)[1]
+        """A blob's content; empty for one larger than ``max_blob_size``, which is not read."""
+        content = _content(self._repository.odb, oid, self.max_blob_size)
+        return b"" if content is None else content
 
     def tags(self) -> list[Tag]:
         """Tags of ingested commits, oldest first. Like every read of a scoped context, only
@@ -248,14 +278,15 @@ class StoreContext:
         )
 
     def map_files(self, fn: Callable[[str, bytes], Any], entries: Sequence[TreeEntry]) -> list[Any]:
+        """``fn(path, content)`` per entry; None (and no read) for blobs above max_blob_size."""
         items = [(e.path, e.oid) for e in entries]
         if self.workers <= 1 or len(items) < _PARALLEL_THRESHOLD:
-            odb = self._repository.odb
-            return [fn(path, odb.read(oid)[1]) for path, oid in items]
+            return _apply(self._repository.odb, fn, items, self.max_blob_size)
+        apply = partial(apply_batch, max_blob_size=self.max_blob_size)
         # strided batches balance large and small directories across the workers
         n = self.workers * 4
         batches = [items[i::n] for i in range(n)]
-        results = self.fan_out(apply_batch, str(self.git_dir), fn, batches)
+        results = self.fan_out(apply, str(self.git_dir), fn, batches)
         ordered: list[Any] = [None] * len(items)
         for start, batch_results in enumerate(results):
             ordered[start::n] = batch_results

@@ -23,7 +23,8 @@ def _apply_on_this_worker(
     (workers on other machines do not share the calling worker's paths)."""
     settings = get_settings()
     record = shared_store(settings.database_url).get_repository(repo_id)
-    return apply_batch(str(mirror_with(record, settings, [head])), fn, batch)
+    git_dir = str(mirror_with(record, settings, [head]))
+    return apply_batch(git_dir, fn, batch, settings.max_blob_size)
 
 
 def dask_fan_out(repo_id: str, head: str) -> FanOut:

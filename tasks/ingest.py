@@ -36,7 +36,10 @@ def extract(repo_id: str, shas: list[str]) -> int:
     store = _store()
     with recording_failure(store, repo_id):
         git_dir = mirror_with(store.get_repository(repo_id), settings, shas)
-        return ingest_commits(store, repo_id, git_dir, shas, batch_size=settings.batch_size)
+        return ingest_commits(
+            store, repo_id, git_dir, shas, batch_size=settings.batch_size,
+            rename_limit=settings.rename_limit, max_blob_size=settings.max_blob_size,
+        )  # fmt: skip
 
 
 @task(name="finish-ingestion", task_run_name="finish {plan.repo_id}", **TRANSIENT_RETRIES)

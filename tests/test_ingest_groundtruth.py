@@ -189,15 +189,18 @@ def derived_columns(time: int | None, offset: int | None) -> dict[str, Any]:
                 "author_local_weekday")  # fmt: skip
         return dict.fromkeys(keys)
     utc = datetime.fromtimestamp(time, tz=UTC)
-    local = utc + timedelta(minutes=offset)  # offsets beyond +/-24h: plain arithmetic
     iso = utc.date().isocalendar()
-    return {
+    columns = {
         "author_day": f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}",
         "author_week": date.fromisocalendar(iso.year, iso.week, 1).isoformat(),
         "author_month": f"{utc.year:04d}-{utc.month:02d}",
-        "author_local_hour": local.hour,
-        "author_local_weekday": local.isoweekday() - 1,
+        "author_local_hour": None,
+        "author_local_weekday": None,
     }
+    if abs(offset) <= 14 * 60:  # beyond UTC-12..UTC+14 is no time zone: no local time
+        local = utc + timedelta(minutes=offset)
+        columns.update(author_local_hour=local.hour, author_local_weekday=local.isoweekday() - 1)
+    return columns
 
 
 def expected_commit(repo, sha: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -290,7 +293,8 @@ def stored_history(store, repo_id: str) -> tuple[dict[str, dict], dict[str, list
     for sha, rows in stored_files.items():
         assert [r["seq"] for r in rows] == list(range(len(rows))), f"seq gaps in {sha}"
         for r in rows:
-            del r["repo_id"], r["sha"], r["seq"]
+            # flags are repometer's notes on odd content, not git's answers (test_odd_content)
+            del r["repo_id"], r["sha"], r["seq"], r["flags"]
     return stored_commits, stored_files
 
 
@@ -673,6 +677,10 @@ def test_extreme_dates_and_offsets(make_repo, store, settings):
     assert future["author_local_weekday"] == 3  # Thursday 31 Dec 2099, 10:00 local
     far = stored_commit(store, repo_id, shas[3])
     assert (far["author_offset"], far["committer_offset"]) == (99 * 60 + 59, -(99 * 60 + 59))
+    # kept as written, but placed at no local hour, and flagged
+    assert (far["author_local_hour"], far["author_local_weekday"]) == (None, None)
+    flags = [stored_commit(store, repo_id, sha)["flags"] for sha in shas]
+    assert flags == ["bad_date", "bad_date", "bad_date", "bad_offset", None, None, "bad_date"]
 
 
 @pytest.fixture

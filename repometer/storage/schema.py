@@ -5,13 +5,17 @@ UNIQUE constraints beyond them (CrateDB has none), timestamps are timezone-aware
 grouping columns metrics need (day, week, month, local hour and weekday, email domain) are
 computed at ingestion so that metric SQL stays portable. CrateDB-only options (``crate_*``)
 are ignored by the other dialects.
+
+``flags`` columns say what was odd about a row's source (sorted, space-separated tokens, NULL
+when nothing was): the tokens are listed in the README.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 1
+#: 2: ``flags`` on repositories, commits and file_changes (``Store.create_schema`` upgrades 1).
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 
@@ -38,6 +42,7 @@ repositories = sa.Table(
     sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("ingest_started_at", sa.DateTime(timezone=True)),
     sa.Column("last_ingested", sa.DateTime(timezone=True)),
+    sa.Column("flags", sa.String),  # shallow: ingested from a shallow clone
 )
 
 commits = sa.Table(
@@ -68,6 +73,7 @@ commits = sa.Table(
     sa.Column("lines_added", sa.Integer, nullable=False),
     sa.Column("lines_deleted", sa.Integer, nullable=False),
     sa.Column("message", sa.Text, **_LARGE_TEXT),
+    sa.Column("flags", sa.String),  # bad_date, renames_skipped, ... (see the README)
     **_CLUSTERED_BY_REPOSITORY,
 )
 
@@ -83,8 +89,16 @@ file_changes = sa.Table(
     sa.Column("lines_added", sa.Integer, nullable=False),  # 0 for binary files
     sa.Column("lines_deleted", sa.Integer, nullable=False),
     sa.Column("is_binary", sa.Boolean, nullable=False),
+    sa.Column("flags", sa.String),  # too_large: above max_blob_size, not line-counted
     **_CLUSTERED_BY_REPOSITORY,
 )
+
+#: Columns added since version 1, by table: ``Store.create_schema`` adds them to older databases.
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "repositories": ("flags",),
+    "commits": ("flags",),
+    "file_changes": ("flags",),
+}
 
 schema_info = sa.Table(
     "repometer_schema",

@@ -51,6 +51,8 @@ class RepositoryRecord:
     added_at: datetime
     ingest_started_at: datetime | None
     last_ingested: datetime | None
+    flags: str | None = None
+    """``shallow``: ingested from a shallow clone (space-separated tokens, None when none)."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,15 @@ def _refused_rows(result: sa.CursorResult) -> list[str]:
     ]
 
 
+def add_column_ddl(column: sa.Column, dialect: sa.Dialect) -> str:
+    """The statement that adds a nullable ``column`` to its existing table."""
+    quote = dialect.identifier_preparer
+    return (
+        f"ALTER TABLE {quote.format_table(column.table)} "
+        f"ADD COLUMN {quote.format_column(column)} {column.type.compile(dialect=dialect)}"
+    )
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -218,7 +229,7 @@ class Store:
                     conn.execute(sa.text(f"REFRESH TABLE {table.name}"))
 
     def create_schema(self) -> None:
-        """Create missing tables; idempotent, safe for concurrent callers."""
+        """Create missing tables and upgrade older ones; idempotent, safe for concurrent callers."""
         try:
             with self._write() as conn:
                 schema.metadata.create_all(conn, checkfirst=True)
@@ -229,11 +240,46 @@ class Store:
                     schema.metadata.create_all(conn, checkfirst=True)
             except sa.exc.DBAPIError as exc:
                 raise _storage_error(exc) from exc
+        version = self.schema_version()
+        if version is not None and version >= schema.SCHEMA_VERSION:
+            return
+        if version is not None:  # tables of an older version: only columns were added since
+            for name, columns in schema.ADDED_COLUMNS.items():
+                for column in columns:
+                    self._add_column(schema.metadata.tables[name].c[column])
         with self._write() as conn:
             conn.execute(
                 self.backend.upsert(schema.schema_info, ["name"]),
                 [{"name": "metadata", "version": schema.SCHEMA_VERSION}],
             )
+
+    def schema_version(self) -> int | None:
+        """The version of the tables in the database (None before ``create_schema``)."""
+        query = sa.select(schema.schema_info.c.version).where(
+            schema.schema_info.c.name == "metadata"
+        )
+        with self._read() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
+    def _has_column(self, column: sa.Column) -> bool:
+        with self._read() as conn:
+            present = sa.inspect(conn).get_columns(column.table.name)
+        return any(c["name"] == column.name for c in present)
+
+    def _add_column(self, column: sa.Column) -> None:
+        """``ALTER TABLE ... ADD COLUMN`` unless the column is there (valid on all backends
+        for a nullable column without a default)."""
+        if self._has_column(column):
+            return
+        try:
+            with self._write() as conn:
+                conn.execute(sa.text(add_column_ddl(column, self.engine.dialect)))
+        except StorageError:
+            if not self._has_column(column):  # else another process added it first
+                raise
+        except sa.exc.DBAPIError as exc:
+            if not self._has_column(column):
+                raise _storage_error(exc) from exc
 
     # -- repositories -------------------------------------------------------------------
 
@@ -286,14 +332,22 @@ class Store:
         """Follow another ref; the next ingestion re-plans against what it reaches."""
         self._update_repository(repo_id, ref=ref, status="new")
 
-    def mark_ingesting(self, repo_id: str) -> None:
-        self._update_repository(repo_id, status="ingesting", ingest_started_at=_now(), error=None)
+    def mark_ingesting(self, repo_id: str, *, flags: str | None = None) -> None:
+        """Mark a run as started; ``flags``, when given, replace the repository's at once
+        (a run that dies keeps them; otherwise they change when the watermark advances)."""
+        values: dict[str, Any] = {"status": "ingesting", "ingest_started_at": _now(), "error": None}
+        if flags is not None:
+            values["flags"] = flags
+        self._update_repository(repo_id, **values)
 
     def mark_failed(self, repo_id: str, error: str) -> None:
         self._update_repository(repo_id, status="failed", error=error)
 
-    def advance_watermark(self, repo_id: str, *, head: str | None, changed: bool) -> None:
-        """Record that every commit reachable from ``head`` is stored (call after writes)."""
+    def advance_watermark(
+        self, repo_id: str, *, head: str | None, changed: bool, flags: str | None = None
+    ) -> None:
+        """Record that every commit reachable from ``head`` is stored (call after writes),
+        and the repository's ``flags`` as of that ingestion."""
         record = self.get_repository(repo_id)
         self._update_repository(
             repo_id,
@@ -302,6 +356,7 @@ class Store:
             status="ok",
             error=None,
             last_ingested=_now(),
+            flags=flags,
         )
 
     # -- history ------------------------------------------------------------------------
@@ -311,6 +366,14 @@ class Store:
         with self._read() as conn:
             result = conn.execute(sa.select(commits.c.sha).where(commits.c.repo_id == repo_id))
             return set(result.scalars())
+
+    def flagged_shas(self, repo_id: str, flag: str) -> set[str]:
+        """The stored commits carrying ``flag``."""
+        self._refresh(commits)
+        c = commits.c
+        query = sa.select(c.sha, c.flags).where(c.repo_id == repo_id, c.flags.like(f"%{flag}%"))
+        with self._read() as conn:
+            return {sha for sha, flags in conn.execute(query) if flag in flags.split()}
 
     def write_history(
         self, commit_rows: Sequence[dict[str, Any]], file_rows: Sequence[dict[str, Any]]
