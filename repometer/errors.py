@@ -1,5 +1,9 @@
 """Errors that reach the user: each says what went wrong in one line."""
 
+import re
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
 
 class RepometerError(Exception):
     """Base class of every error repometer reports to the user."""
@@ -13,12 +17,25 @@ class RefusedTargetError(RepometerError):
     """A URL or path that repometer will not mirror (scheme, transport or form refused)."""
 
 
+class BlockedAddressError(RefusedTargetError):
+    """A remote host that resolves to an address repometer must not reach (loopback,
+    private, link-local, CGNAT, metadata...)."""
+
+
+class InvalidSettingError(RepometerError):
+    """A ``REPOMETER_*`` setting whose value cannot be used."""
+
+
 class GitCommandError(RepometerError):
     """A git command failed; the message carries git's own last line of error output."""
 
 
 class GitTimeoutError(GitCommandError):
     """A git command ran longer than its time limit and was killed."""
+
+
+class RepositoryTooLargeError(GitCommandError):
+    """A clone or fetch was killed because it made the mirror larger than ``max_mirror_size``."""
 
 
 class UnknownRepositoryError(RepometerError):
@@ -50,14 +67,30 @@ _TRANSIENT_GIT = (
 )  # fmt: skip
 
 
+#: Fragments of git's and the databases' messages for a full disk (ENOSPC, EDQUOT, SQLite's
+#: SQLITE_FULL): no retry within minutes frees the space.
+_EXHAUSTED = ("no space left on device", "disk quota exceeded", "database or disk is full")
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether retrying might help: timeouts, network trouble, an unreachable database.
 
-    Deterministic failures (a refused URL, a missing repository, a bad parameter) are not.
+    Deterministic failures (a refused URL, a missing repository, a bad parameter) are not,
+    nor exhausted resources (a full disk, a repository over the size cap): an attempt a few
+    seconds later would meet them again.
     """
+    if isinstance(exc, RepositoryTooLargeError):
+        return False
+    if isinstance(exc, RepometerError) and any(f in str(exc).lower() for f in _EXHAUSTED):
+        return False
     if isinstance(exc, (GitTimeoutError, StorageError)):
         return True
     if isinstance(exc, GitCommandError):
         message = str(exc).lower()
         return any(fragment in message for fragment in _TRANSIENT_GIT)
     return False
+
+
+def redact_credentials(text: str) -> str:
+    """``text`` with the user-info part of any URL in it masked (``https://***@host``)."""
+    return _USERINFO.sub("***@", text)

@@ -9,10 +9,22 @@ from pathlib import Path
 import filelock
 
 from repometer import git
-from repometer.errors import NotAGitRepositoryError, RepositoryBusyError
+from repometer.errors import (
+    GitCommandError,
+    NotAGitRepositoryError,
+    RefusedTargetError,
+    RepositoryBusyError,
+)
 from repometer.settings import Settings
 from repometer.storage import RepositoryRecord, Store
-from repometer.targets import Target, parse_target
+from repometer.targets import (
+    Target,
+    UrlPolicy,
+    check_host,
+    parse_remote,
+    parse_target,
+    pinned_transfer_config,
+)
 
 
 def mirror_dir(settings: Settings, repo_id: str) -> Path:
@@ -46,21 +58,35 @@ def _git_limits(settings: Settings) -> dict[str, float | int]:
         "timeout": settings.git_timeout,
         "low_speed_limit": settings.git_low_speed_limit,
         "low_speed_time": settings.git_low_speed_time,
+        "max_size": int(settings.max_mirror_size),
     }
 
 
+def _transfer_config(target: Target, settings: Settings) -> list[str]:
+    """Check the URL's host again, just before git connects to it, and pin its addresses."""
+    addresses = check_host(target, UrlPolicy.for_cli(settings))
+    return pinned_transfer_config(target, addresses)
+
+
 def ensure_mirror(record: RepositoryRecord, settings: Settings, *, fetch: bool = True) -> Path:
-    """Clone a remote repository's mirror if this machine lacks it, else fetch (if asked)."""
+    """Clone a remote repository's mirror if this machine lacks it, else fetch (if asked).
+
+    The stored URL passes the URL policy again first: the policy may have been tightened,
+    and the host may resolve elsewhere than it did at registration.
+    """
     git_dir = git_dir_of(record, settings)
     if not record.is_remote:
         if not git_dir.is_dir():
             raise NotAGitRepositoryError(f"not a git repository any more: {record.url} is gone")
         return git_dir
-    with repository_lock(settings, f"{record.id}.mirror"):
-        if not git_dir.exists():
-            git.clone_mirror(record.url, git_dir, **_git_limits(settings))
-        elif fetch:
-            git.fetch_mirror(git_dir, **_git_limits(settings))
+    if not git_dir.exists() or fetch:
+        target = parse_remote(record.url)
+        with repository_lock(settings, f"{record.id}.mirror"):
+            config = _transfer_config(target, settings)
+            if not git_dir.exists():
+                git.clone_mirror(record.url, git_dir, **_git_limits(settings), config=config)
+            else:
+                git.fetch_mirror(git_dir, record.url, **_git_limits(settings), config=config)
     return git_dir
 
 
@@ -71,21 +97,29 @@ def add_repository(
     *,
     ref: str = "HEAD",
     clone: bool = True,
+    policy: UrlPolicy | None = None,
 ) -> tuple[RepositoryRecord, bool]:
     """Register ``target`` (cloning a remote one); return the record and whether it is new.
 
-    Registering a known repository again changes nothing. With ``clone=False`` a remote
-    repository is registered at once and mirrored by its first ingestion (for front-ends
-    that must answer quickly); its URL is still validated.
+    ``policy`` is what the calling front-end accepts (the CLI's by default). Registering a
+    known repository again changes nothing. With ``clone=False`` a remote repository is
+    registered at once and mirrored by its first ingestion (for front-ends that must answer
+    quickly); its URL and host are still checked.
     """
-    resolved = parse_target(target) if isinstance(target, str) else target
+    policy = policy or UrlPolicy.for_cli(settings)
+    resolved = parse_target(target, policy) if isinstance(target, str) else target
     existing = store.find_repository(resolved.id)
     if existing is not None:
         return existing, False
     if resolved.is_remote:
         git_dir = mirror_dir(settings, resolved.id)
+        try:
+            addresses = check_host(resolved, policy)
+        except GitCommandError as exc:  # a host that does not resolve is no repository
+            raise RefusedTargetError(f"refused: {exc}") from None
         if clone and not git_dir.exists():
-            git.clone_mirror(resolved.url, git_dir, **_git_limits(settings))
+            config = pinned_transfer_config(resolved, addresses)
+            git.clone_mirror(resolved.url, git_dir, **_git_limits(settings), config=config)
     else:
         assert resolved.local_git_dir is not None
         git_dir = resolved.local_git_dir

@@ -27,12 +27,12 @@ import pytest
 import sqlalchemy as sa
 from antlr4 import CommonTokenStream
 from antlr4.error.ErrorListener import ErrorListener
+from cratedb_fake import FakeCrateDB, Request
 from cratedb_sqlparse import sqlparse
 from cratedb_sqlparse.generated_parser.SqlBaseLexer import SqlBaseLexer
 from cratedb_sqlparse.generated_parser.SqlBaseParser import SqlBaseParser
 from cratedb_sqlparse.parser import CaseInsensitiveStream
 
-from cratedb_fake import FakeCrateDB, Request
 from repometer.errors import StorageError
 from repometer.ingest import IngestResult, ingest_repository
 from repometer.registry import add_repository
@@ -64,7 +64,7 @@ class _Errors(ErrorListener):
     def __init__(self) -> None:
         self.messages: list[str] = []
 
-    def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e) -> None:  # noqa: N802
+    def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e) -> None:
         self.messages.append(f"{line}:{column} {msg}")
 
 

@@ -30,11 +30,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import yaml
-from conftest import POSTGRES_URL, GitRepo
+from conftest import POSTGRES_URL, GitDaemon, GitRepo, free_port
 from prefect import Flow
 from prefect.testing.utilities import prefect_test_harness
 from prefect_dask import DaskTaskRunner
-from test_mirror import GitDaemon
 
 from repometer.compute import compute_repository, registry_for
 from repometer.errors import RepositoriesFailedError
@@ -618,12 +617,6 @@ def test_a_worker_killed_mid_ingestion_then_a_rerun_completes_the_history(
 # -- an external Dask cluster whose workers keep their own mirrors ---------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _stop(proc: subprocess.Popen) -> None:
     """Terminate ``proc``'s process group (a nanny and its worker), then kill what remains."""
     for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
@@ -674,7 +667,7 @@ def external_cluster(tmp_path: Path) -> Iterator[ExternalCluster]:
 
     try:
         for _attempt in range(3):  # the free port may be taken before the scheduler binds it
-            port = _free_port()
+            port = free_port()
             scheduler = start("scheduler", [
                 str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
                 "--no-dashboard", "--dashboard-address", "127.0.0.1:0",

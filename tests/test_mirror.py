@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from conftest import GitDaemon, git_env
 
 from repometer import git
 from repometer.errors import GitCommandError, GitTimeoutError, RefusedTargetError
@@ -37,100 +38,10 @@ HOOKS = (
 # --------------------------------------------------------------------------- servers
 
 
-def git_env() -> dict[str, str]:
-    """The environment of the test's own git commands and servers: no user or system config."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, LC_ALL="C")
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.02)
-    return False
-
-
-class GitDaemon:
-    """``git daemon`` exporting every repository under ``base`` on 127.0.0.1."""
-
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.port = 0
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        for _ in range(5):  # a free port may be taken by someone else before the daemon binds it
-            self.port = _free_port()
-            self.proc = subprocess.Popen(
-                [
-                    "git",
-                    "daemon",
-                    "--reuseaddr",
-                    f"--base-path={self.base}",
-                    "--export-all",
-                    "--listen=127.0.0.1",
-                    f"--port={self.port}",
-                    "--informative-errors",
-                    str(self.base),
-                ],  # fmt: skip
-                env=git_env(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            if _wait_for_port(self.port, self.proc):
-                return
-            self.stop()
-        raise RuntimeError("git daemon did not start")
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        try:
-            os.killpg(self.proc.pid, 15)  # the daemon and the upload-pack children it forked
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, 9)
-            self.proc.wait()
-        self.proc = None
-
-    def url(self, path: str) -> str:
-        return f"git://127.0.0.1:{self.port}/{path}"
-
-
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     # the test git daemon listens on loopback, which the URL policy refuses by default
     return settings.model_copy(update={"allow_private_hosts": True})
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[GitDaemon]:
-    base = tmp_path / "served"
-    base.mkdir()
-    server = GitDaemon(base)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class SilentServer:
@@ -230,36 +141,6 @@ def _processes_mentioning(needle: str) -> list[str]:
         if needle in cmdline and "\tZ" not in state:
             found.append(f"{entry.name} [{state}] {cmdline}")
     return found
-
-
-@pytest.fixture
-def origin(daemon: GitDaemon, make_repo) -> tuple[GitRepo, Path]:
-    """A bare origin exported by the daemon, and a work clone that pushes into it.
-
-    History: two authors, a branch merged back with a merge commit, a tag and a side branch.
-    """
-    work: GitRepo = make_repo("work")
-    work.write("README", "hello\n")
-    work.commit("initial", date="2024-01-01T10:00:00+0000")
-    work.write("src/a.py", "".join(f"line {i}\n" for i in range(20)))
-    work.commit("add a", date="2024-01-02T10:00:00+0000", GIT_AUTHOR_EMAIL="bob@example.org")
-    work.git("checkout", "-q", "-b", "feature")
-    work.write("src/b.py", "b = 1\n")
-    work.commit("feature work", date="2024-01-03T10:00:00+0000")
-    work.git("checkout", "-q", "main")
-    work.write("README", "hello\nworld\n")
-    work.commit("main work", date="2024-01-04T10:00:00+0000")
-    work.git("merge", "-q", "--no-ff", "-m", "merge feature", "feature")
-    work.git("tag", "v1")
-    work.git("branch", "-D", "-q", "feature")
-    work.git("branch", "side", "HEAD~1")
-
-    bare = daemon.base / "origin.git"
-    subprocess.run(["git", "init", "-q", "--bare", "--initial-branch=main", str(bare)],
-                   env=work.env, check=True)  # fmt: skip
-    work.git("remote", "add", "origin", str(bare))
-    work.git("push", "-q", "origin", "main", "side", "v1")
-    return work, bare
 
 
 def push_commits(work: GitRepo, count: int, start_day: int = 10) -> list[str]:

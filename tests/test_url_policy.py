@@ -294,7 +294,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     redirect_to: str | None = None
     requests: list[str]
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         self.requests.append(self.path)
         if self.path.startswith("/private/"):
             self.send_response(401)
