@@ -19,6 +19,9 @@ import logging
 import math
 import re
 import threading
+import time
+import traceback
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -26,14 +29,20 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Literal
 
 import pydantic_core
+import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from limits import RateLimitItem
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import runs as runs_module
 from app.summaries import repository_summary
@@ -41,17 +50,19 @@ from metrics.api import Metric, ParameterError
 from metrics.registry import UnknownMetricError
 from repometer.compute import get_or_compute, is_fresh, registry_for
 from repometer.errors import (
+    BlockedAddressError,
     GitCommandError,
     NotAGitRepositoryError,
     RefusedTargetError,
     StorageError,
     UnknownRepositoryError,
+    redact_credentials,
 )
 from repometer.registry import add_repository
 from repometer.settings import Settings, get_settings
 from repometer.storage import RepositoryRecord, Store, open_store
 from repometer.storage.store import ResultRecord, RunRecord
-from repometer.targets import looks_remote, parse_target
+from repometer.targets import UrlPolicy, looks_remote
 
 log = logging.getLogger("repometer.api")
 
@@ -302,7 +313,10 @@ class ApiError(Exception):
 _DESCRIPTIONS = {
     401: "A write without the API token (only when REPOMETER_API_TOKEN is set).",
     404: "Unknown repository, metric or run.",
+    413: "A request body over 64 KiB.",
     422: "Invalid request: malformed body, refused URL, unknown or ill-typed parameter.",
+    429: "Too many registrations from this client (REPOMETER_API_REGISTRATION_RATE); "
+    "Retry-After says in how many seconds to try again.",
     500: "Internal error (the message never carries details).",
     503: "The database or the run launcher is unavailable.",
 }
@@ -322,7 +336,9 @@ def _error_response(
     return _JSON(_error_body(code, message), status_code=status, headers=dict(headers or {}))
 
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+_HTTP_CODES = {
+    404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 413: "body_too_large",
+}  # fmt: skip
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -368,10 +384,156 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.error("storage error: %s", exc)
         return _error_response(503, "storage_unavailable", "the database is unavailable")
 
+    # A backstop only: _Guard answers (and logs) the exceptions the routes let through, so that
+    # Starlette does not re-raise them to the server, which would log the raw traceback.
     @app.exception_handler(Exception)
     async def internal_error(_request: Request, exc: Exception) -> Response:
         log.error("internal error", exc_info=exc)
         return _error_response(500, "internal_error", "internal server error")
+
+
+# -- guards: secrets in logs, request rate and size, unexpected errors -------------------------
+
+
+class _Redactor(logging.Filter):
+    """Masks the secrets the API knows (database password, API token) and any URL's
+    credentials in every record of its logger, tracebacks included: a driver or launcher error
+    may quote a connection string."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def add(self, *secrets: str | None) -> None:
+        for secret in secrets:
+            if secret:
+                self.secrets |= {secret, urllib.parse.quote(secret, safe="")}
+
+    def redact(self, text: str) -> str:
+        text = redact_credentials(text)
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += "\n" + "".join(traceback.format_exception(record.exc_info[1])).rstrip()
+        elif record.exc_text:
+            text += "\n" + record.exc_text
+        record.msg, record.args = self.redact(text), ()
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+_REDACTOR = _Redactor()
+log.addFilter(_REDACTOR)
+
+#: largest request body read (a registration is well under 3 KiB)
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _route_path(scope: Scope) -> str:
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+async def _read_capped(receive: Receive) -> list[Message] | None:
+    """The messages of a body sent without Content-Length; None once it passes the cap."""
+    messages: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages
+        size += len(message.get("body", b""))
+        if size > MAX_BODY_BYTES:
+            return None
+        if not message.get("more_body", False):
+            return messages
+
+
+class _Guard:
+    """What is checked before routing and parsing, and the last resort for errors.
+
+    * ``POST /repositories``: at most ``limit`` attempts per client address in a moving
+      window, whatever their answer: refused URLs, malformed bodies and missing tokens count
+      too, since probing is what the limit is for (and counting before parsing is cheapest).
+      The count is per process (memory), behind a proxy per proxy unless the server is told
+      to trust its X-Forwarded-For (uvicorn's ``--forwarded-allow-ips``).
+    * A body over ``MAX_BODY_BYTES`` is refused (413) unread: by its Content-Length, or by
+      counting one streamed without it.
+    * An exception no handler answered becomes a bare 500, logged (redacted) here: left to
+      Starlette, it would be re-raised to the server, which logs its raw traceback.
+    """
+
+    def __init__(self, app: ASGIApp, limit: RateLimitItem) -> None:
+        self.app = app
+        self.limit = limit
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = self._refusal(scope) or await self._oversized(scope, receive)
+        if isinstance(refusal, Response):
+            await refusal(scope, receive, send)
+            return
+        if refusal is not None:  # a body read ahead: replay it
+            buffered = refusal
+
+            async def replay() -> Message:
+                return buffered.pop(0) if buffered else await receive()
+
+            receive = replay
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            log.error("internal error on %s %s", scope["method"], _route_path(scope), exc_info=exc)
+            if not started:
+                await _error_response(500, "internal_error", "internal server error")(
+                    scope, receive, send
+                )
+
+    def _refusal(self, scope: Scope) -> Response | None:
+        if scope["method"] != "POST" or _route_path(scope) != "/repositories":
+            return None
+        client = scope.get("client")
+        who = client[0] if client else "unknown"
+        if self.limiter.hit(self.limit, "register", who):
+            return None
+        reset = self.limiter.get_window_stats(self.limit, "register", who).reset_time
+        retry = max(1, math.ceil(reset - time.time()))
+        return _error_response(
+            429, "rate_limited",
+            f"too many registrations from this client (at most {self.limit}): "
+            f"retry in {retry} s",
+            headers={"Retry-After": str(retry)},
+        )  # fmt: skip
+
+    async def _oversized(self, scope: Scope, receive: Receive) -> Response | list[Message] | None:
+        length = Headers(scope=scope).get("content-length")
+        if length is None:
+            messages = await _read_capped(receive)
+            return _too_large() if messages is None else messages
+        if not length.strip().isdigit():
+            return _error_response(422, "invalid_request", "invalid request: bad Content-Length")
+        return _too_large() if int(length) > MAX_BODY_BYTES else None
+
+
+def _too_large() -> Response:
+    return _error_response(
+        413, "body_too_large", f"the request body is over {MAX_BODY_BYTES // 1024} KiB"
+    )
 
 
 # -- encoding ----------------------------------------------------------------------------------
@@ -434,6 +596,18 @@ def wants_csv(request: Request) -> bool:
     return _quality(ranges, "text", "csv") > _quality(ranges, "application", "json")
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _inert(text: str) -> str:
+    """Text a spreadsheet would run as a formula (= + - @, or a tab or CR before one) behind
+    a single quote, as OWASP advises; a plain number (``-3``, ``-0.5``) stays as it is."""
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def _cell(value: Any) -> Any:
     if value is None:
         return ""
@@ -450,15 +624,17 @@ def _cell(value: Any) -> Any:
 
 def to_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     """Rows as CSV (RFC 4180): a header of every key in first-seen order, lists and objects
-    as JSON, booleans as true/false, null as an empty cell."""
+    as JSON, booleans as true/false, null as an empty cell; text that a spreadsheet would take
+    for a formula behind a single quote (rows carry author names, paths, commit data)."""
     columns = columns or list(dict.fromkeys(k for row in rows for k in row))
     if not columns:
         return ""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(columns)
+    writer.writerow([_inert(str(c)) for c in columns])
     for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in columns])
+        cells = (_cell(row.get(c)) for c in columns)
+        writer.writerow([_inert(v) if isinstance(v, str) else v for v in cells])
     return buffer.getvalue()
 
 
@@ -660,6 +836,11 @@ def create_app(settings: Settings | None = None, *, start_run: StartRun | None =
     a local background process).
     """
     settings = settings or get_settings()
+    limit = settings.registration_limit
+    try:
+        _REDACTOR.add(sa.make_url(settings.database_url).password, settings.api_token)
+    except sa.exc.ArgumentError:
+        _REDACTOR.add(settings.database_url, settings.api_token)  # unparsable: mask it whole
     api = _Api(settings, start_run or runs_module.start_run)
     metric_names = sorted(m.name for m in api.registry)
 
@@ -686,6 +867,7 @@ def create_app(settings: Settings | None = None, *, start_run: StartRun | None =
     )
     app.state.api = api
     _install_error_handlers(app)
+    app.add_middleware(_Guard, limit=limit)
 
     write_dependencies = []
     write_errors: tuple[int, ...] = ()
@@ -716,24 +898,26 @@ def create_app(settings: Settings | None = None, *, start_run: StartRun | None =
                 "description": "Already registered.",
                 "headers": _LOCATION,
             },
-            **_errors(*write_errors, 422),
+            **_errors(*write_errors, 413, 422),
+            429: {"model": ErrorOut, "description": _DESCRIPTIONS[429], "headers": _RETRY_AFTER},
         },
     )
     def register(body: RepositoryIn, response: Response) -> Any:
         url = body.url
         if _CONTROL.search(url):
             raise ApiError(422, "refused_target", "refused: the URL contains control characters")
-        if not looks_remote(url) and not settings.allow_local_paths:
+        policy = UrlPolicy.for_services(settings)
+        if not looks_remote(url) and not policy.local_paths:
             raise ApiError(422, "local_path_refused", "local paths are not accepted by the API")
-        try:
-            target = parse_target(url)
-        except (RefusedTargetError, NotAGitRepositoryError) as exc:
-            raise ApiError(422, "refused_target", str(exc)) from None
         with api.registering:
             try:
                 record, created = add_repository(
-                    api.store, settings, target, ref=body.ref, clone=False
+                    api.store, settings, url, ref=body.ref, clone=False, policy=policy
                 )
+            except BlockedAddressError as exc:
+                raise ApiError(422, "blocked_address", str(exc)) from None
+            except (RefusedTargetError, NotAGitRepositoryError) as exc:
+                raise ApiError(422, "refused_target", str(exc)) from None
             except GitCommandError as exc:  # a local repository without that ref
                 raise ApiError(422, "invalid_ref", str(exc)) from None
             run = api.start_run(record, "analyze") if created or not _ingested(record) else None
@@ -888,6 +1072,9 @@ def _token_check(token: str) -> Callable[..., None]:
 
 
 _LOCATION = {"Location": {"description": "Where to follow up.", "schema": {"type": "string"}}}
+_RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer", "minimum": 1}}
+}
 
 _REPOSITORY_CSV_COLUMNS = [
     "id", "name", "url", "ref", "head", "status", "error", "commits", "merges", "authors",

@@ -31,7 +31,7 @@ from repometer.compute import (
 from repometer.errors import RepometerError, RepositoriesFailedError
 from repometer.git import resolve_commit
 from repometer.registry import add_repository, git_dir_of
-from repometer.settings import Settings
+from repometer.settings import Settings, load_settings
 from repometer.storage import RepositoryRecord, Store, open_store
 
 app = typer.Typer(
@@ -70,7 +70,7 @@ def main_options(
         overrides["db_url"] = db
     if home:
         overrides["home"] = home
-    state.settings = Settings(**overrides)
+    state.settings = load_settings(**overrides)
     use_embedded_prefect(state.settings)
 
 
@@ -412,7 +412,10 @@ def dashboard(
     command = [sys.executable, "-m", "streamlit", "run", str(script),
                "--server.address", host, "--server.port", str(port),
                "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--client.toolbarMode", "viewer"]  # fmt: skip
+               "--client.toolbarMode", "viewer",
+               # flags outrank config files and STREAMLIT_* variables: no local config can
+               # switch the cross-site request checks off
+               "--server.enableXsrfProtection", "true", "--server.enableCORS", "true"]  # fmt: skip
     err_console.print(f"dashboard on http://{host}:{port}")
     raise typer.Exit(subprocess.call(command))
 

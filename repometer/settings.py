@@ -7,12 +7,21 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
+import limits
 import platformdirs
-from pydantic import ByteSize, Field, field_validator
+from pydantic import ByteSize, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from repometer.errors import InvalidSettingError
 
 #: URL schemes a repository may be mirrored over.
 Scheme = Literal["https", "ssh", "git"]
+
+
+#: Defaults of the limits that plain functions also take as arguments.
+DEFAULT_MAX_BLOB_SIZE = ByteSize(10 * 1024**2)
+DEFAULT_RENAME_LIMIT = 1000
 
 
 def _default_home() -> Path:
@@ -64,14 +73,15 @@ class Settings(BaseSettings):
     max_mirror_size: ByteSize = ByteSize(2 * 1024**3)
     """A clone or fetch that makes a mirror larger than this (``2GiB``, ``500MB``) is killed."""
 
-    max_blob_size: ByteSize = ByteSize(10 * 1024**2)
+    max_blob_size: ByteSize = DEFAULT_MAX_BLOB_SIZE
     """Files larger than this are not line-counted (their changes are flagged) or read."""
 
-    rename_limit: int = Field(default=1000, ge=0)
+    rename_limit: int = Field(default=DEFAULT_RENAME_LIMIT, ge=0)
     """git's rename-detection limit; commits beyond it are flagged ``renames_skipped``."""
 
     api_registration_rate: str = "10/hour"
-    """How many repositories one client may register through the REST API (``N/unit``)."""
+    """How many registrations one client may attempt through the REST API (``N/second``,
+    ``N/minute``, ``N/hour`` or ``N/day``)."""
 
     api_token: str | None = None
     """When set, the REST API's write endpoints require ``Authorization: Bearer <token>``."""
@@ -82,6 +92,24 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("api_registration_rate")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        try:
+            rate = limits.parse(value)
+        except ValueError:
+            rate = None
+        if rate is None or rate.amount < 1:
+            raise ValueError(
+                f"{value[:60]!r} is not a rate: write N/second, N/minute, N/hour or N/day "
+                "with N >= 1 (e.g. 10/hour)"
+            )
+        return value
+
+    @property
+    def registration_limit(self) -> limits.RateLimitItem:
+        return limits.parse(self.api_registration_rate)
 
     def as_environment(self) -> dict[str, str]:
         """These settings as ``REPOMETER_*`` variables, for the processes a run starts;
@@ -110,7 +138,24 @@ class Settings(BaseSettings):
         return self.db_url or f"sqlite:///{self.home / 'repometer.db'}"
 
 
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment and ``overrides``; a value that cannot be used is an
+    ``InvalidSettingError`` naming its variable, in one line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise InvalidSettingError("; ".join(map(_problem, exc.errors()))) from None
+
+
+def _problem(error: ErrorDetails) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    value = repr(error["input"])[:60]
+    if value not in message:
+        message += f" (got {value})"
+    return f"REPOMETER_{str(error['loc'][0]).upper()}: {message}"
+
+
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment."""
-    return Settings()
+    return load_settings()

@@ -74,16 +74,23 @@ def ingested(make_repo, ingest, compute):
 
 
 @pytest.fixture
-def open_api(settings, ingested, launcher):
-    app = create_app(settings, start_run=launcher)
+def unlimited(settings):
+    # schemathesis registers far more often than the default rate allows; the limit itself
+    # is tested in test_api_security.py
+    return settings.model_copy(update={"api_registration_rate": "1000000/second"})
+
+
+@pytest.fixture
+def open_api(unlimited, ingested, launcher):
+    app = create_app(unlimited, start_run=launcher)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     schema.config.update(parameters={"path.repo_id": ingested.id})
     return schema
 
 
 @pytest.fixture
-def secured_api(settings, ingested, launcher):
-    app = create_app(settings.model_copy(update={"api_token": TOKEN}), start_run=launcher)
+def secured_api(unlimited, ingested, launcher):
+    app = create_app(unlimited.model_copy(update={"api_token": TOKEN}), start_run=launcher)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     schema.config.update(headers={"Authorization": f"Bearer {TOKEN}"})
     return schema

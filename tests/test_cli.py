@@ -317,6 +317,27 @@ def test_errors_are_one_line_and_register_nothing(
     assert not mirrors.exists() or list(mirrors.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "fragment"),
+    [
+        ("REPOMETER_WORKERS", "abc", "REPOMETER_WORKERS: Input should be a valid integer"),
+        ("REPOMETER_MAX_MIRROR_SIZE", "huge", "REPOMETER_MAX_MIRROR_SIZE: could not parse"),
+        (
+            "REPOMETER_URL_SCHEMES",
+            "https,ftp",
+            "REPOMETER_URL_SCHEMES: Input should be 'https', 'ssh' or 'git' (got 'ftp')",
+        ),
+        ("REPOMETER_API_REGISTRATION_RATE", "often", "'often' is not a rate"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_its_variable(
+    sqlite_cli: Cli, variable: str, value: str, fragment: str
+) -> None:
+    proc = sqlite_cli("repos", env={variable: value})
+    assert proc.returncode == 1
+    assert fragment in assert_one_line_error(proc)
+
+
 def test_home_option_and_environment_choose_the_data_directory(make_repo, tmp_path: Path) -> None:
     repo: GitRepo = make_repo("project")
     repo.commit("one")

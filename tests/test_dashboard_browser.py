@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import free_port
 from test_dashboard import build_store
 
 from repometer.storage.schema import runs
@@ -33,12 +33,6 @@ pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists() and not os.environ.get("CI"),
     reason="/usr/bin/chromium is not installed (apt-get install chromium); CI runs this test",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _repometer() -> list[str]:
@@ -85,7 +79,7 @@ def test_the_repository_page_renders_charts_in_chromium(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     env_data = build_store(tmp_path)
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "dashboard.log"
     env = {**os.environ, "REPOMETER_HOME": str(env_data.settings.home),
            "REPOMETER_DB_URL": env_data.url, "REPOMETER_WORKERS": "1"}  # fmt: skip

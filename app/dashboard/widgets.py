@@ -3,6 +3,7 @@ metric's result is framed (stale marks, errors, captions)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -19,6 +20,15 @@ POLL_SECONDS = 2.0
 #: a run panel stops refreshing itself after this long (the page still shows the last state)
 FOLLOW_SECONDS = 3600.0
 PERIODS = ["day", "week", "month"]
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&=^])")
+
+
+def md(text: object) -> str:
+    """Repository data (names, URLs, errors, author names) as literal text in Streamlit
+    Markdown: every character Markdown acts on is backslash-escaped, so that a repository
+    brings no HTML, link, image (a request to its host), colour directive or formula."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def ago(iso: str | None) -> str:
@@ -141,7 +151,7 @@ def _finished(run: RunRecord, title: str) -> None:
         st.success(f"{title}{run_label(run)} run {run.id[:8]} completed.", icon=":material/check:")
     else:
         reason = run.error or "no reason recorded"
-        st.error(f"{title}{run_label(run)} run {run.id[:8]} {run.status}: {reason}")
+        st.error(f"{title}{run_label(run)} run {run.id[:8]} {run.status}: {md(reason)}")
 
 
 def metric_caption(loaded: data.Loaded) -> None:
@@ -159,14 +169,14 @@ def framed(
     st.markdown(f"**{title or loaded.name.replace('_', ' ').capitalize()}**")
     if loaded.rows is None:
         if loaded.error:
-            st.error(f"{loaded.name}: {loaded.error}")
+            st.error(f"{loaded.name}: {md(loaded.error)}")
         else:
             st.info(
                 f"{loaded.name}: not computed yet (computing).", icon=":material/hourglass_empty:"
             )
         return
     if loaded.error:
-        st.error(f"{loaded.name} failed: {loaded.error}")
+        st.error(f"{loaded.name} failed: {md(loaded.error)}")
         return
     if not loaded.fresh:
         st.caption(
@@ -190,12 +200,12 @@ def stale_notice(record: RepositoryRecord, loaded: list[data.Loaded], *, auto: b
     doing = "computing" if run is not None else "not computing"
     if not data.is_ingested(record):
         if record.status == "failed":
-            st.error(f"{record.name} could not be ingested: {record.error}")
-        st.warning(f"{record.name} has not been ingested yet ({doing}: ingest, then every "
+            st.error(f"{md(record.name)} could not be ingested: {md(record.error)}")
+        st.warning(f"{md(record.name)} has not been ingested yet ({doing}: ingest, then every "
                    "metric). Charts appear when the run finishes.", icon=":material/hourglass_top:")  # fmt: skip
     else:
         cached = sum(1 for entry in missing if entry.rows is not None)
-        st.warning(f"{len(missing)} result(s) of {record.name} are missing or stale for the current "
+        st.warning(f"{len(missing)} result(s) of {md(record.name)} are missing or stale for the current "
                    f"history: showing what is cached ({cached} stale), {doing} them.",
                    icon=":material/hourglass_top:")  # fmt: skip
     if run is not None:

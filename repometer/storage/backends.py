@@ -39,6 +39,9 @@ CRATEDB = Backend("crate", refresh_after_write=True, max_rows_per_statement=1000
 
 _BACKENDS = {b.name: b for b in (SQLITE, POSTGRESQL, CRATEDB)}
 
+#: seconds a PostgreSQL connection attempt may take (``?connect_timeout=`` in the URL wins)
+PG_CONNECT_TIMEOUT = 10
+
 
 def _enable_crate_on_conflict_do_nothing() -> None:
     # CrateDB accepts ON CONFLICT ... DO NOTHING, but sqlalchemy-cratedb's compiler lacks the
@@ -102,6 +105,10 @@ def create_engine(url: str, **kwargs: Any) -> sa.Engine:
         return engine
     if backend is POSTGRESQL and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if backend is POSTGRESQL and "connect_timeout" not in parsed.query:
+        # libpq waits for an unanswering server forever; a bounded wait turns a hung
+        # database into an error (503 in the API) instead of a stalled request
+        parsed = parsed.update_query_dict({"connect_timeout": str(PG_CONNECT_TIMEOUT)})
     if backend is CRATEDB:
         _enable_crate_on_conflict_do_nothing()
     return sa.create_engine(parsed, pool_pre_ping=True, **kwargs)

@@ -35,10 +35,10 @@ results = {r.name: data.load(r, m.name, data.applicable(m, wanted)) for r in sel
 for record in selected:
     entry = results[record.name]
     if entry.needs_run or not data.is_ingested(record):
-        with st.expander(f"{record.name}: results missing or stale", expanded=True):
+        with st.expander(f"{widgets.md(record.name)}: results missing or stale", expanded=True):
             widgets.stale_notice(record, [entry], auto=False)
     elif entry.error:
-        st.error(f"{record.name}: {entry.error}")
+        st.error(f"{widgets.md(record.name)}: {widgets.md(entry.error)}")
 
 frames = []
 for name, entry in results.items():

@@ -77,7 +77,7 @@ entry = data.load(record, m.name, params)
 if entry.needs_run or not data.is_ingested(record):
     widgets.stale_notice(record, [entry], auto=False)
 if entry.error:
-    st.error(f"{m.name}: {entry.error}")
+    st.error(f"{m.name}: {widgets.md(entry.error)}")
 elif entry.rows is None:
     st.info(f"{m.name}: not computed yet (computing).")
 else:

@@ -15,8 +15,10 @@ wanted = widgets.history_filters(record)
 period = wanted["period"]
 
 summary = data.overview(record)
-st.title(record.name)
-st.caption(f"{record.url} · ref {record.ref} · head {(record.head or 'none')[:12]}")
+st.title(widgets.md(record.name))
+st.caption(
+    f"{widgets.md(record.url)} · ref {widgets.md(record.ref)} · head {(record.head or 'none')[:12]}"
+)
 top = st.columns(5)
 top[0].metric("Commits", f"{summary['commits']:,}")
 top[1].metric("Authors", f"{summary['authors']:,}")
@@ -30,7 +32,9 @@ top[3].metric(
 )
 top[4].metric("Fresh results", f"{summary['fresh']} / {summary['metrics']}")
 if record.status == "failed" and data.is_ingested(record):
-    st.error(f"The last ingestion failed: {record.error}. Showing the history stored before it.")
+    st.error(
+        f"The last ingestion failed: {widgets.md(record.error)}. Showing the history stored before it."
+    )
 notice = st.container()
 
 NAMES = [
@@ -68,13 +72,13 @@ def scalar(column: Any, name: str, label: str, fmt: str = "{:,}", help_key: str 
     entry = loaded.get(name)
     if entry is None or not entry.rows or entry.error:
         column.metric(label, "…" if entry is None or entry.error is None else "failed",
-                      help=entry.error if entry is not None else None)  # fmt: skip
+                      help=widgets.md(entry.error) if entry is not None and entry.error else None)  # fmt: skip
         return
     row = entry.rows[0]
     who = row.get(help_key) if help_key else None
     text = f"{entry.metric.description} Unit: {entry.metric.unit}."
     if who:
-        text += f" {help_key.replace('_', ' ').capitalize()}: {', '.join(map(str, who))}."
+        text += f" {help_key.replace('_', ' ').capitalize()}: {', '.join(map(widgets.md, who))}."
     stale = "" if entry.fresh else " (stale)"
     column.metric(label + stale, fmt.format(row["value"]), help=text)
 
