@@ -32,6 +32,7 @@ from fastapi.testclient import TestClient
 from streamlit.testing.v1 import AppTest
 from test_api import assert_error, build_history
 from test_api_schema import RecordingLauncher
+from test_faults import TcpProxy
 
 from app.api import MAX_BODY_BYTES, create_app, to_csv
 from metrics.registry import load_registry
@@ -349,75 +350,13 @@ def test_csv_cells_that_a_spreadsheet_would_run_get_a_quote_and_numbers_do_not(
 # -- 7. a database that hangs ---------------------------------------------------------------------
 
 
-class HangingProxy:
-    """A TCP proxy in front of PostgreSQL. ``hang()`` turns it into a host that has stopped
-    answering: its open connections are cut, new ones are accepted and never answered."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.hung = threading.Event()
-        self.sockets: list[socket.socket] = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _keep(self, *socks: socket.socket) -> None:
-        with self.lock:
-            self.sockets.extend(socks)
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            self._keep(client)
-            if self.hung.is_set():
-                continue  # accepted, never answered
-            upstream = socket.create_connection(self.target)
-            self._keep(upstream)
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        for sock in (source, sink):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def _close_all(self) -> None:
-        with self.lock:
-            socks, self.sockets = self.sockets, []
-        for sock in socks:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-
-    def hang(self) -> None:
-        self.hung.set()
-        self._close_all()
-
-    def close(self) -> None:
-        self.server.close()
-        self._close_all()
-
-
 @needs_postgres
 def test_a_database_that_stops_answering_gives_503_within_the_connect_timeout(
     tmp_path: Path,
 ) -> None:
     server = sa.make_url(POSTGRES_URL)
-    proxy = HangingProxy((server.host, server.port or 5432))
+    assert server.host in ("127.0.0.1", "localhost"), "the proxy forwards to loopback"
+    proxy = TcpProxy(server.port or 5432)
     url = server.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     settings = Settings(home=tmp_path / "home", db_url=url)
     outcome: dict = {}

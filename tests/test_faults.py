@@ -50,7 +50,8 @@ class TcpProxy:
     ``rate`` throttles what the upstream sends back (bytes per second), as a slow link would.
     ``cut``: once clients have sent each of these byte strings in turn (over all connections),
     the message holding the last one is not forwarded: every connection is closed, and the
-    port refuses new ones (nothing listens on it) until ``open()``.
+    port refuses new ones (nothing listens on it) until ``open()``. ``hang()`` makes it a host
+    that froze: open connections are cut, new ones are accepted and never answered.
     """
 
     def __init__(
@@ -60,6 +61,7 @@ class TcpProxy:
         self.port = 0
         self.sent_down = 0
         self.cuts = 0
+        self.hung = False
         self._lock = threading.Lock()
         self._conns: list[socket.socket] = []
         self._listener: socket.socket | None = None
@@ -68,7 +70,7 @@ class TcpProxy:
 
     def open(self, *, cut: Sequence[bytes] = ()) -> None:
         """Listen (again, on the same port): the database is back."""
-        self.cut, self.stage = list(cut), 0
+        self.cut, self.stage, self.hung = list(cut), 0, False
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
@@ -86,14 +88,15 @@ class TcpProxy:
             conns, self._conns = self._conns, []
         if listener is not None:
             listener.close()
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            conn.close()
+        _drop(conns)
         if self._acceptor is not None and self._acceptor is not threading.current_thread():
             self._acceptor.join(timeout=5)
+
+    def hang(self) -> None:
+        with self._lock:
+            self.hung = True
+            conns, self._conns = self._conns, []
+        _drop(conns)
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -103,6 +106,10 @@ class TcpProxy:
                 continue
             except OSError:
                 return  # closed
+            if self.hung:
+                with self._lock:
+                    self._conns.append(client)  # accepted, never answered
+                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.upstream))
             except OSError:
@@ -158,6 +165,15 @@ class TcpProxy:
             if done:
                 src.close()
                 dst.close()
+
+
+def _drop(conns: Sequence[socket.socket]) -> None:
+    for conn in conns:
+        try:
+            conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        conn.close()
 
 
 def transfer_leftovers(git_dir: Path) -> list[str]:
