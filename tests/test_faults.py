@@ -534,10 +534,13 @@ def pg_proxy() -> Iterator[tuple[TcpProxy, Callable[[], str], str]]:
 
 def assert_storage_error(exc: BaseException) -> str:
     assert isinstance(exc, StorageError), repr(exc)
-    message = one_line(exc)
-    assert message.startswith("database error:"), message
-    assert PASSWORD not in message
     assert is_transient(exc)
+    return assert_storage_error_text(one_line(exc))
+
+
+def assert_storage_error_text(message: str) -> str:
+    assert "database error:" in message, message
+    assert "\n" not in message and PASSWORD not in message, message
     return message
 
 
@@ -581,4 +584,78 @@ def test_the_database_going_away_after_the_first_batch_fails_cleanly_and_a_rerun
         assert conn.execute(query.where(commits.c.repo_id == record.id)).scalar_one() == 30
     assert direct.get_repository(record.id).generation == 1
     store.engine.dispose()
+    direct.engine.dispose()
+
+
+def _extract_attempts(flow_state) -> list[int]:
+    """How many times each extraction task of a flow run ran (retries included)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    flow_run = FlowRunFilter(id=FlowRunFilterId(any_=[flow_state.state_details.flow_run_id]))
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=flow_run)
+    return [r.run_count for r in runs if r.name.startswith("extract ")]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("back", ["during-the-retries", "after-the-retries"])
+def test_the_ingest_flow_retries_a_lost_database_then_fails_cleanly_or_completes(
+    make_repo, tmp_path: Path, pg_proxy, monkeypatch: pytest.MonkeyPatch, back: str
+) -> None:
+    """The extraction task meets the cut after its first batch; Prefect retries it (3 times,
+    2 s, 4 s, 8 s apart). A database back within that time: the run completes exactly. One
+    that stays away: the run fails with one line, the watermark stays, and a rerun once it is
+    back completes exactly."""
+    from prefect.testing.utilities import prefect_test_harness
+    from test_flows import export_settings
+
+    from flows.ingest import ingest_repository as ingest_flow
+    from flows.runtime import task_runner
+    from repometer.errors import RepositoriesFailedError
+
+    proxy, proxied_url, direct_url = pg_proxy
+    settings = Settings(home=tmp_path / "home", db_url=proxied_url, batch_size=3, workers=1)
+    repo = make_repo("project")
+    fast_history(repo, 30)
+    direct = open_store(direct_url)
+    record, _ = add_repository(direct, settings, str(repo.path))
+    export_settings(monkeypatch, settings)  # what the flow and its Dask worker read
+
+    reopener = None
+    if back == "during-the-retries":
+
+        def reopen_after_the_cut() -> None:
+            deadline = time.monotonic() + 120
+            while proxy.cuts == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            proxy.open()
+
+        reopener = threading.Thread(target=reopen_after_the_cut, daemon=True)
+        reopener.start()
+
+    def run():
+        flow = ingest_flow.with_options(task_runner=task_runner(settings))
+        return flow(record.id, return_state=True)
+
+    with prefect_test_harness(server_startup_timeout=120):
+        state = run()
+        attempts = _extract_attempts(state)
+        if back == "after-the-retries":
+            assert state.is_failed()
+            with pytest.raises(RepositoriesFailedError) as raised:
+                state.result()
+            assert_storage_error_text(str(raised.value))
+            assert attempts == [4]  # the first run and three retries
+            assert_nothing_advanced(direct, record.id, batch=3)
+            proxy.open()
+            state = run()
+        else:
+            assert attempts == [2]  # one retry found the database back
+            reopener.join(5)
+
+    assert state.is_completed(), state
+    assert proxy.cuts == 1
+    assert assert_matches_git(direct, record.id, repo) == 30
+    assert direct.get_repository(record.id).generation == 1
     direct.engine.dispose()
