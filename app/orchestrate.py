@@ -49,13 +49,15 @@ def use_embedded_prefect(settings: Settings) -> bool:
     """Prepare the environment for an embedded Prefect API when none is configured.
 
     Must run before Prefect is imported (it reads its settings once): the Prefect database
-    then lives under repometer's data directory, and the console shows only errors.
+    then lives under repometer's data directory, and the console shows only repometer's output.
     """
     if os.environ.get("PREFECT_API_URL"):
         return False
     os.environ.setdefault("PREFECT_HOME", str(settings.home / "prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+    # the command line reports each repository's failure itself, in one line: Prefect's own
+    # report of it (a traceback per task and flow) would bury it
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "ERROR")
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
     return True

@@ -542,7 +542,21 @@ def resolve_commit(git_dir: Path, ref: str) -> str | None:
         return proc.stdout.decode().strip()
     symbolic = run_git(["symbolic-ref", "--quiet", ref], git_dir=git_dir, check=False)
     if ref == "HEAD" and symbolic.returncode == 0:
-        return None  # HEAD names a branch that has no commit yet
+        branches = (
+            run_git(
+                ["for-each-ref", "--count=4", "--format=%(refname:short)", "refs/heads/"],
+                git_dir=git_dir,
+            )
+            .stdout.decode(errors="replace")
+            .split()
+        )
+        if branches:  # not an empty repository: reading nothing would hide its history
+            raise GitCommandError(
+                f"HEAD points to {symbolic.stdout.decode(errors='replace').strip()}, which has "
+                f"no commits, but the repository has branches ({', '.join(branches[:3])}"
+                f"{', ...' if len(branches) > 3 else ''}): choose one as the ref"
+            )
+        return None  # HEAD names a branch that has no commit yet: an empty repository
     raise GitCommandError(f"git rev-parse failed: unknown revision {ref!r}")
 
 

@@ -317,6 +317,28 @@ def test_errors_are_one_line_and_register_nothing(
     assert not mirrors.exists() or list(mirrors.iterdir()) == []
 
 
+def test_a_head_pointing_to_no_branch_is_one_line_naming_the_branches(
+    sqlite_cli: Cli, make_repo
+) -> None:
+    """Reading such a repository as empty would hide its whole history. Found by a run, the
+    error is the run's one line (Prefect's own report of the failed tasks stays off the
+    console)."""
+    repo: GitRepo = make_repo("dangling")
+    fast_history(repo, 5)
+    sqlite_cli.ok("add", str(repo.path))
+    repo.git("symbolic-ref", "HEAD", "refs/heads/gone")
+    proc = sqlite_cli("ingest", "dangling")
+    line = assert_one_line_error(proc, "HEAD points to refs/heads/gone", "branches (main)")
+    assert line.endswith("choose one as the ref"), line
+    (listed,) = sqlite_cli.repos()
+    assert (listed["status"], listed["commits"], listed["head"]) == ("failed", 0, None)
+
+    chosen = sqlite_cli.ok("run", "--ref", "main", str(repo.path))
+    assert "dangling: 5 commits added" in chosen.stderr
+    (listed,) = sqlite_cli.repos()
+    assert (listed["status"], listed["commits"], listed["ref"]) == ("ok", 5, "main")
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "fragment"),
     [
