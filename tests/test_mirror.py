@@ -272,6 +272,26 @@ def test_a_missing_mirror_is_cloned_again(
     assert store.get_repository(record.id).head == new[-1]
 
 
+def test_an_upstream_deleted_after_ingestion_fails_its_runs_and_keeps_everything(
+    store: Store, settings: Settings, daemon: GitDaemon, origin: tuple[GitRepo, Path]
+) -> None:
+    _, bare = origin
+    record, _ = add_repository(store, settings, daemon.url("origin.git"))
+    ingest_repository(store, record, settings)
+    ingested = store.get_repository(record.id)
+    stored, mirror_refs = store.stored_shas(record.id), refs(mirror_dir(settings, record.id))
+    shutil.rmtree(bare)  # deleted, renamed or made private upstream
+
+    with pytest.raises(GitCommandError, match="no such repository"):
+        ingest_repository(store, record, settings)
+
+    after = store.get_repository(record.id)
+    assert after.status == "failed" and "no such repository" in after.error
+    assert (after.head, after.generation) == (ingested.head, ingested.generation)
+    assert store.stored_shas(record.id) == stored  # nothing purged
+    assert refs(mirror_dir(settings, record.id)) == mirror_refs  # the mirror as it was
+
+
 def _leftovers(settings: Settings) -> list[str]:
     if not settings.mirrors_dir.exists():
         return []
