@@ -272,8 +272,12 @@ def _exit_status(proc: subprocess.Popen, grace: float = 0.5) -> int | None:
 MIRROR_REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 
 
-def _config_args(config: Sequence[str]) -> list[str]:
-    return [arg for setting in config for arg in ("-c", setting)]
+def _transfer_settings(
+    low_speed_limit: int, low_speed_time: int, config: Sequence[str]
+) -> list[str]:
+    """``-c`` options of a clone or fetch: the stall limits, then ``config`` (``key=value``)."""
+    settings = [f"http.lowSpeedLimit={low_speed_limit}", f"http.lowSpeedTime={low_speed_time}"]
+    return [arg for setting in (*settings, *config) for arg in ("-c", setting)]
 
 
 #: How often the size of a mirror is measured while git transfers into it, in seconds.
@@ -405,11 +409,7 @@ def clone_mirror(
     try:
         _run_transfer(
             [
-                "-c",
-                f"http.lowSpeedLimit={low_speed_limit}",
-                "-c",
-                f"http.lowSpeedTime={low_speed_time}",
-                *_config_args(config),
+                *_transfer_settings(low_speed_limit, low_speed_time, config),
                 "clone",
                 "--bare",
                 "--no-recurse-submodules",
@@ -495,11 +495,7 @@ def fetch_mirror(
     try:
         _run_transfer(
             [
-                "-c",
-                f"http.lowSpeedLimit={low_speed_limit}",
-                "-c",
-                f"http.lowSpeedTime={low_speed_time}",
-                *_config_args(config),
+                *_transfer_settings(low_speed_limit, low_speed_time, config),
                 # a repack during the fetch would make old objects part of new files, which
                 # an undo removes; gc runs below, once the fetch is kept
                 "-c",
