@@ -142,8 +142,8 @@ class TcpProxy:
                         keep = len(self.cut[min(self.stage, len(self.cut) - 1)]) - 1
                     tail = window[max(start, len(window) - keep) :]
                     if hit:
-                        self.cuts += 1
                         self.close()
+                        self.cuts += 1  # after the close: the port is free to open again
                         return
                 if not up and self.rate:
                     step = max(1, self.rate // 64)
