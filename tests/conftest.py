@@ -240,7 +240,7 @@ class GitDaemon:
                     f"--port={self.port}",
                     "--informative-errors",
                     str(self.base),
-                ],  # fmt: skip
+                ],
                 env=git_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

@@ -99,7 +99,7 @@ def test_repometer_api_with_an_invalid_rate_exits_with_one_line(tmp_path: Path) 
            "REPOMETER_API_REGISTRATION_RATE": "often"}  # fmt: skip
     env.pop("REPOMETER_DB_URL", None)
     proc = subprocess.run([*_repometer(), "api", "--port", str(free_port())], env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert proc.returncode == 1
     expected = ("error: REPOMETER_API_REGISTRATION_RATE: 'often' is not a rate: write N/second, "
                 "N/minute, N/hour or N/day with N >= 1 (e.g. 10/hour)")  # fmt: skip

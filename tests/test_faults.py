@@ -189,14 +189,14 @@ def transfer_leftovers(git_dir: Path) -> list[str]:
 
 def has_object(git_dir: Path, sha: str) -> bool:
     proc = subprocess.run(["git", "--git-dir", str(git_dir), "cat-file", "-e", sha],
-                          env=git_env(), capture_output=True)  # fmt: skip
+                          env=git_env(), capture_output=True, check=False)  # fmt: skip
     return proc.returncode == 0
 
 
 def fsck_output(git_dir: Path) -> str:
     """``git fsck`` of a repository that must be sound: its findings (empty when clean)."""
     proc = subprocess.run(["git", "--git-dir", str(git_dir), "fsck", "--no-dangling"],
-                          env=git_env(), capture_output=True, text=True)  # fmt: skip
+                          env=git_env(), capture_output=True, text=True, check=False)  # fmt: skip
     return "" if proc.returncode == 0 and not proc.stdout else proc.stdout + proc.stderr
 
 
@@ -248,7 +248,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount.mkdir()
     try:
         proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
-                              capture_output=True, text=True)  # fmt: skip
+                              capture_output=True, text=True, check=False)  # fmt: skip
     except FileNotFoundError:
         pytest.skip("no mount command: a full disk cannot be simulated here")
     if proc.returncode != 0:
