@@ -193,10 +193,11 @@ def has_object(git_dir: Path, sha: str) -> bool:
     return proc.returncode == 0
 
 
-def fsck_output(git_dir: Path) -> str:
+def fsck_output(git_dir: Path, *, strict: bool = False) -> str:
     """``git fsck`` of a repository that must be sound: its findings (empty when clean)."""
-    proc = subprocess.run(["git", "--git-dir", str(git_dir), "fsck", "--no-dangling"],
-                          env=git_env(), capture_output=True, text=True, check=False)  # fmt: skip
+    command = ["git", "--git-dir", str(git_dir), "fsck", *(["--strict"] if strict else []),
+               "--no-dangling"]  # fmt: skip
+    proc = subprocess.run(command, env=git_env(), capture_output=True, text=True, check=False)
     return "" if proc.returncode == 0 and not proc.stdout else proc.stdout + proc.stderr
 
 

@@ -10,15 +10,14 @@ git mid-transfer).
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import GitDaemon, git_env
+from conftest import GitDaemon
 from pydantic import ByteSize
-from test_faults import TcpProxy, transfer_leftovers
+from test_faults import TcpProxy, fsck_output, has_object, transfer_leftovers
 from test_mirror import processes_mentioning, refs, rev_list
 
 from repometer.errors import RepositoryTooLargeError, is_transient
@@ -62,17 +61,6 @@ def add_big_commit(work: GitRepo, name: str = "big.bin") -> str:
     sha = work.commit(f"add {name}", date="2024-03-01T10:00:00+0000")
     work.git("push", "-q", "origin", "main")
     return sha
-
-
-def fsck(git_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", "--git-dir", str(git_dir), "fsck", "--strict", "--no-dangling"],
-                          env=git_env(), capture_output=True, text=True, check=False)  # fmt: skip
-
-
-def has_object(git_dir: Path, sha: str) -> bool:
-    proc = subprocess.run(["git", "--git-dir", str(git_dir), "cat-file", "-e", sha],
-                          env=git_env(), capture_output=True, check=False)  # fmt: skip
-    return proc.returncode == 0
 
 
 def assert_names_the_cap(exc: RepositoryTooLargeError, what: str) -> None:
@@ -127,8 +115,7 @@ def test_a_fetch_that_outgrows_max_mirror_size_is_killed_and_the_old_mirror_kept
     if proxy is not None:
         assert proxy.sent_down - sent_before < BIG / 2 and seconds < 3, (proxy.sent_down, seconds)
     assert refs(mirror) == before
-    checked = fsck(mirror)
-    assert checked.returncode == 0 and checked.stdout == "", checked.stdout + checked.stderr
+    assert fsck_output(mirror, strict=True) == ""
     assert transfer_leftovers(mirror) == []
     # nothing of the big commit was kept: the mirror is as small as before the fetch
     assert not has_object(mirror, big)
